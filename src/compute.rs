@@ -1,0 +1,137 @@
+//! Computing outputs: plan, fuse, schedule, collect.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use ndarray::ArrayD;
+
+use crate::block::with_dtype;
+use crate::element::{DType, Element};
+use crate::error::{Error, Result};
+use crate::exec::stage::{Collect, Collector};
+use crate::exec::{Config, RunStats};
+use crate::plan::Expr;
+use crate::plan::logical::LogicalPlan;
+use crate::plan::optimize::PhysicalPlan;
+
+/// Anything that can be computed: [`ChunkedArray`](crate::ChunkedArray) and
+/// [`Scalar`](crate::Scalar). Used by [`compute_all`].
+pub trait Computable: sealed::HasExpr {}
+
+pub(crate) mod sealed {
+    use std::sync::Arc;
+
+    use crate::error::Result;
+    use crate::plan::Expr;
+
+    /// The expression behind a handle. The trait is public only as the sealed supertrait of
+    /// `Computable`; its module is private, so users can neither name nor implement it.
+    #[allow(private_interfaces)]
+    pub trait HasExpr {
+        /// The expression, or the error recorded when it was built.
+        fn expr(&self) -> Result<Arc<Expr>>;
+    }
+}
+
+/// One computed output of [`compute_all`], of any dtype.
+pub struct Computed {
+    dtype: DType,
+    shape: Vec<usize>,
+    array: Box<dyn Any + Send>,
+}
+
+impl std::fmt::Debug for Computed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Computed({}, shape {:?})", self.dtype, self.shape)
+    }
+}
+
+impl Computed {
+    /// The dtype of the output.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The shape of the output.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The output as an array of `T`; an error if it holds another dtype.
+    pub fn into_array<T: Element>(self) -> Result<ArrayD<T>> {
+        let found = self.dtype;
+        self.array
+            .downcast::<ArrayD<T>>()
+            .map(|b| *b)
+            .map_err(|_| Error::DType {
+                op: "Computed::into_array".into(),
+                expected: T::DTYPE,
+                found,
+            })
+    }
+
+    /// The single value of a 0-d output; an error for another dtype or a non-0-d output.
+    pub fn into_scalar<T: Element>(self) -> Result<T> {
+        let shape = self.shape.clone();
+        let a = self.into_array::<T>()?;
+        a.iter().next().copied().filter(|_| a.len() == 1).ok_or_else(|| {
+            Error::arg(
+                "Computed::into_scalar",
+                format!("output of shape {shape:?} is not a single value"),
+            )
+        })
+    }
+}
+
+/// Computes several outputs in one run; inputs they share are read or generated once per
+/// run and common subexpressions are merged.
+///
+/// ```
+/// use rask::prelude::*;
+/// let x = ChunkedArray::<f64>::random(&[1000, 1000], &[250, 250]);
+/// let (s, m) = (x.sum(), x.max());
+/// let out = rask::compute_all(&[&s, &m]).unwrap();
+/// let mut out = out.into_iter();
+/// let s: f64 = out.next().unwrap().into_scalar().unwrap();
+/// let m: f64 = out.next().unwrap().into_scalar().unwrap();
+/// assert!(s > 0.0 && m < 1.0);
+/// ```
+pub fn compute_all(outputs: &[&dyn Computable]) -> Result<Vec<Computed>> {
+    compute_all_with(outputs, &Config::default())
+}
+
+/// [`compute_all`] with a [`Config`].
+pub fn compute_all_with(outputs: &[&dyn Computable], config: &Config) -> Result<Vec<Computed>> {
+    let exprs = outputs.iter().map(|o| o.expr()).collect::<Result<Vec<_>>>()?;
+    Ok(run_exprs(&exprs, config)?.0)
+}
+
+/// The lowered plan of `exprs`, with collectors for their outputs.
+pub(crate) fn plan_exprs(exprs: &[Arc<Expr>], config: &Config) -> (PhysicalPlan, Vec<Arc<dyn Collect>>) {
+    let logical = LogicalPlan::build(exprs);
+    let collectors: Vec<Arc<dyn Collect>> = exprs
+        .iter()
+        .map(|e| with_dtype!(e.dtype, T => Arc::new(Collector::<T>::new(e.shape())) as Arc<dyn Collect>))
+        .collect();
+    let plan = PhysicalPlan::lower(&logical, &collectors, config.default_split_every());
+    (plan, collectors)
+}
+
+/// Runs `exprs` and returns their values and the run's statistics.
+pub(crate) fn run_exprs(exprs: &[Arc<Expr>], config: &Config) -> Result<(Vec<Computed>, RunStats)> {
+    let (plan, collectors) = plan_exprs(exprs, config);
+    let stages: Vec<&crate::exec::stage::Stage> = plan.graph.node_weights().collect();
+    let sinks: Vec<usize> = plan.sinks.iter().map(|s| s.index()).collect();
+    let pool = config.pool()?;
+    let stats = crate::exec::scheduler::run(&stages, &sinks, &pool, config.window())?;
+    let out = exprs
+        .iter()
+        .zip(&collectors)
+        .map(|(e, c)| Computed {
+            dtype: e.dtype,
+            shape: e.shape().to_vec(),
+            array: c.take(),
+        })
+        .collect();
+    Ok((out, stats))
+}

@@ -1,0 +1,478 @@
+//! Fused elementwise programs, evaluated tile by tile.
+//!
+//! A [`Program`] is a small DAG of elementwise kernels over *leaves*: blocks of an input stage,
+//! an ndarray held in memory, or a generator (random, constant, `arange`, `from_fn`) that
+//! computes an element from its global index. Every leaf carries a view mapping from the
+//! program's output domain to its own axes, so broadcasting costs no copy and no stage.
+//!
+//! A block is evaluated in *tiles* of about [`TILE`] elements aligned to its rows (runs of the
+//! last axis). Each kernel runs over a whole tile of a register that stays in the L1 cache,
+//! so a fused chain touches main memory once for its inputs and once for its output, and a
+//! reduction fused behind it (see `reduce`) never writes the block at all. Leaves whose block
+//! is laid out like the output are read in place, without a copy.
+
+use crate::element::sealed::Sealed as _;
+use std::sync::Arc;
+
+use crate::block::{BlockRef, downcast, with_dtype};
+use crate::element::{DType, Element, TileMut, TileSlice, TileVec};
+use crate::grid::c_strides;
+use crate::kernels::elementwise::KernelRef;
+
+/// The number of elements in a tile: 2048 f64 registers take 16 KiB, a few fit in L1.
+pub(crate) const TILE: usize = 2048;
+
+/// A source of elements computed from their global flat index in the leaf's own array.
+pub(crate) trait Generator: Send + Sync {
+    fn name(&self) -> String;
+    /// Equal for generators that produce the same values.
+    fn key(&self) -> String;
+    fn dtype(&self) -> DType;
+    /// `out[k] = value(start + k * step)` (`step` is 0 along broadcast axes).
+    fn fill(&self, start: i64, step: i64, out: TileMut<'_>);
+}
+
+/// Where a leaf's elements come from.
+#[derive(Clone)]
+pub(crate) enum LeafSource {
+    /// Block of the program's input slot `slot` (a materialized stage).
+    Input { slot: usize },
+    /// An array held in memory (standard layout), read at the block's global position.
+    Array { data: BlockRef },
+    /// Computed from the global index.
+    Gen(Arc<dyn Generator>),
+}
+
+/// One leaf of a program.
+#[derive(Clone)]
+pub(crate) struct Leaf {
+    pub source: LeafSource,
+    pub dtype: DType,
+    /// The leaf array's own shape.
+    pub shape: Vec<usize>,
+    /// For each axis of the output domain: the leaf axis it reads, or `None` (broadcast).
+    pub axes: Vec<Option<usize>>,
+}
+
+impl Leaf {
+    /// The leaf's block index for output block `out` (`Input` leaves).
+    pub(crate) fn input_block(&self, out: &[usize]) -> Vec<usize> {
+        let mut b = vec![0; self.shape.len()];
+        for (j, a) in self.axes.iter().enumerate() {
+            if let Some(k) = a {
+                b[*k] = out[j];
+            }
+        }
+        b
+    }
+}
+
+/// A node of a program: a leaf or a kernel applied to earlier nodes.
+#[derive(Clone)]
+pub(crate) enum PNode {
+    Leaf(usize),
+    Op { kernel: KernelRef, args: Vec<usize> },
+}
+
+/// A fused elementwise program; the last node is its output.
+#[derive(Clone, Default)]
+pub(crate) struct Program {
+    pub leaves: Vec<Leaf>,
+    pub nodes: Vec<PNode>,
+}
+
+impl Program {
+    pub(crate) fn node_dtype(&self, i: usize) -> DType {
+        match &self.nodes[i] {
+            PNode::Leaf(l) => self.leaves[*l].dtype,
+            PNode::Op { kernel, .. } => kernel.out_dtype(),
+        }
+    }
+
+    pub(crate) fn out_dtype(&self) -> DType {
+        self.node_dtype(self.nodes.len() - 1)
+    }
+
+    /// Names of the fused operations, in evaluation order (for `explain`).
+    pub(crate) fn op_names(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| match n {
+                PNode::Leaf(l) => match &self.leaves[*l].source {
+                    LeafSource::Input { slot } => format!("in{slot}"),
+                    LeafSource::Array { .. } => "ndarray".to_string(),
+                    LeafSource::Gen(g) => g.name(),
+                },
+                PNode::Op { kernel, .. } => kernel.name(),
+            })
+            .collect()
+    }
+}
+
+/// A run of whole rows, or a piece of one row, of a block in C order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tile {
+    /// Flat offset of the tile's first element in the block.
+    pub start: usize,
+    pub len: usize,
+    pub row0: usize,
+    pub nrows: usize,
+    pub col0: usize,
+    pub row_len: usize,
+}
+
+/// The tiles of a block of shape `dims` (0-d blocks are passed as `[1]`).
+pub(crate) fn tiles(dims: &[usize]) -> impl Iterator<Item = Tile> {
+    let l = *dims.last().unwrap_or(&1);
+    let rows: usize = dims[..dims.len().saturating_sub(1)].iter().product();
+    let empty = l == 0 || rows == 0;
+    let (count, per_row, rows_per_tile) = if empty {
+        (0, 1, 1)
+    } else if l <= TILE {
+        let rpt = (TILE / l).max(1);
+        (rows.div_ceil(rpt), 1, rpt)
+    } else {
+        let ppr = l.div_ceil(TILE);
+        (rows * ppr, ppr, 1)
+    };
+    (0..count).map(move |t| {
+        if per_row == 1 {
+            let row0 = t * rows_per_tile;
+            let nrows = rows_per_tile.min(rows - row0);
+            Tile {
+                start: row0 * l,
+                len: nrows * l,
+                row0,
+                nrows,
+                col0: 0,
+                row_len: l,
+            }
+        } else {
+            let row0 = t / per_row;
+            let col0 = (t % per_row) * TILE;
+            let row_len = TILE.min(l - col0);
+            Tile {
+                start: row0 * l + col0,
+                len: row_len,
+                row0,
+                nrows: 1,
+                col0,
+                row_len,
+            }
+        }
+    })
+}
+
+/// Calls `f(offset, dst)` for each row of `tile`, where `offset = base + sum(idx * strides)`
+/// over the row's leading indices plus `col0 * strides[last]`, and `dst` is the row's offset
+/// within the tile.
+#[inline]
+pub(crate) fn for_each_row(
+    dims: &[usize],
+    strides: &[i64],
+    base: i64,
+    tile: &Tile,
+    mut f: impl FnMut(i64, usize),
+) {
+    let lead = dims.len() - 1;
+    let inner = strides[lead];
+    let mut idx = [0usize; 32];
+    let idx = &mut idx[..lead];
+    let mut r = tile.row0;
+    for k in (0..lead).rev() {
+        idx[k] = r % dims[k];
+        r /= dims[k];
+    }
+    let mut off = base + tile.col0 as i64 * inner;
+    for k in 0..lead {
+        off += idx[k] as i64 * strides[k];
+    }
+    for row in 0..tile.nrows {
+        f(off, row * tile.row_len);
+        // Odometer step to the next row.
+        let mut k = lead;
+        while k > 0 {
+            k -= 1;
+            idx[k] += 1;
+            off += strides[k];
+            if idx[k] < dims[k] {
+                break;
+            }
+            off -= strides[k] * dims[k] as i64;
+            idx[k] = 0;
+        }
+    }
+}
+
+/// A leaf made ready for one block.
+enum Prepared<'a> {
+    /// Laid out like the output block: tiles are sub-slices, no copy.
+    Contig(TileSlice<'a>),
+    /// Read through strides (broadcast, transposed, or a window of a larger array).
+    Strided {
+        mem: TileSlice<'a>,
+        base: i64,
+        strides: Vec<i64>,
+    },
+    Gen {
+        generator: &'a dyn Generator,
+        base: i64,
+        strides: Vec<i64>,
+    },
+}
+
+/// The memory of a contiguous array, the offset of its first logical element, and its strides.
+fn memory_of<T: Element>(a: &ndarray::ArrayD<T>) -> (&[T], i64, Vec<i64>) {
+    let mem = a
+        .as_slice_memory_order()
+        .expect("internal: blocks are contiguous in memory");
+    let first = if a.is_empty() {
+        0
+    } else {
+        (a.as_ptr() as usize - mem.as_ptr() as usize) / std::mem::size_of::<T>().max(1)
+    };
+    (mem, first as i64, a.strides().iter().map(|&s| s as i64).collect())
+}
+
+/// Evaluates a program over the tiles of one block.
+pub(crate) struct BlockEval<'a> {
+    prog: &'a Program,
+    prepared: Vec<Prepared<'a>>,
+    regs: Vec<Option<TileVec>>,
+    /// The block's shape (`[1]` for a 0-d block).
+    pub dims: Vec<usize>,
+}
+
+impl<'a> BlockEval<'a> {
+    /// Prepares the program for the block of shape `block_shape` at global `offset`.
+    pub(crate) fn new(
+        prog: &'a Program,
+        inputs: &'a [BlockRef],
+        block_shape: &[usize],
+        offset: &[usize],
+    ) -> Self {
+        let scalar = block_shape.is_empty();
+        let dims: Vec<usize> = if scalar { vec![1] } else { block_shape.to_vec() };
+        let out_c = c_strides(&dims);
+        let prepared = prog
+            .leaves
+            .iter()
+            .map(|leaf| {
+                let per_axis = |leaf_strides: &[i64]| -> Vec<i64> {
+                    let mut s: Vec<i64> = leaf
+                        .axes
+                        .iter()
+                        .map(|a| a.map_or(0, |k| leaf_strides[k]))
+                        .collect();
+                    if scalar {
+                        s.push(0);
+                    }
+                    s
+                };
+                match &leaf.source {
+                    LeafSource::Input { slot } => {
+                        let block = &inputs[*slot];
+                        with_dtype!(leaf.dtype, T => {
+                            let (mem, first, st) = memory_of(downcast::<T>(block));
+                            let strides = per_axis(&st);
+                            let contig = strides.iter().zip(&out_c).zip(&dims).all(|((&s, &c), &n)| n <= 1 || s == c as i64);
+                            let len: usize = dims.iter().product();
+                            if contig && mem.len() >= first as usize + len {
+                                Prepared::Contig(T::tile(&mem[first as usize..first as usize + len]))
+                            } else {
+                                Prepared::Strided { mem: T::tile(mem), base: first, strides }
+                            }
+                        })
+                    }
+                    LeafSource::Array { data } => with_dtype!(leaf.dtype, T => {
+                        let (mem, first, st) = memory_of(downcast::<T>(data));
+                        let strides = per_axis(&st);
+                        let base = first + leaf.axes.iter().zip(offset).map(|(a, &o)| a.map_or(0, |k| o as i64 * st[k])).sum::<i64>();
+                        Prepared::Strided { mem: T::tile(mem), base, strides }
+                    }),
+                    LeafSource::Gen(g) => {
+                        let cs: Vec<i64> = c_strides(&leaf.shape).iter().map(|&s| s as i64).collect();
+                        let strides = per_axis(&cs);
+                        let base = leaf.axes.iter().zip(offset).map(|(a, &o)| a.map_or(0, |k| o as i64 * cs[k])).sum();
+                        Prepared::Gen { generator: g.as_ref(), base, strides }
+                    }
+                }
+            })
+            .collect();
+        BlockEval {
+            prog,
+            prepared,
+            regs: (0..prog.nodes.len()).map(|_| None).collect(),
+            dims,
+        }
+    }
+
+    /// Reads leaf `l` for `tile` into `out` (`Strided` and `Gen` leaves).
+    fn load(&self, l: usize, tile: &Tile, out: TileMut<'_>) {
+        match &self.prepared[l] {
+            Prepared::Contig(s) => {
+                let mut out = out;
+                out.copy_from(s.sub(tile.start, tile.len));
+            }
+            Prepared::Strided { mem, base, strides } => {
+                with_dtype!(self.prog.leaves[l].dtype, T => {
+                    gather::<T>(T::slice(*mem), &self.dims, strides, *base, tile, T::slice_mut(out))
+                })
+            }
+            Prepared::Gen {
+                generator,
+                base,
+                strides,
+            } => {
+                let inner = *strides.last().unwrap_or(&0);
+                let mut out = out;
+                let n = tile.row_len;
+                for_each_row(&self.dims, strides, *base, tile, |g, dst| {
+                    generator.fill(g, inner, sub_mut(&mut out, dst, n));
+                });
+            }
+        }
+    }
+
+    /// Computes every node but the last into registers.
+    fn run_body(&mut self, tile: &Tile) {
+        let last = self.prog.nodes.len() - 1;
+        for i in 0..last {
+            if let PNode::Leaf(l) = self.prog.nodes[i]
+                && matches!(self.prepared[l], Prepared::Contig(_))
+            {
+                continue;
+            }
+            let mut reg = self.regs[i]
+                .take()
+                .unwrap_or_else(|| TileVec::new(self.prog.node_dtype(i), TILE));
+            self.compute_node(i, tile, reg.as_mut(tile.len));
+            self.regs[i] = Some(reg);
+        }
+    }
+
+    /// Computes node `i` into `out`, reading its arguments from registers.
+    fn compute_node(&self, i: usize, tile: &Tile, out: TileMut<'_>) {
+        match &self.prog.nodes[i] {
+            PNode::Leaf(l) => self.load(*l, tile, out),
+            PNode::Op { kernel, args } => {
+                let slices: Vec<TileSlice<'_>> =
+                    args.iter().map(|&a| self.node_slice(a, tile)).collect();
+                kernel.eval(&slices, out);
+            }
+        }
+    }
+
+    fn node_slice(&self, i: usize, tile: &Tile) -> TileSlice<'_> {
+        if let PNode::Leaf(l) = self.prog.nodes[i]
+            && let Prepared::Contig(s) = &self.prepared[l]
+        {
+            return s.sub(tile.start, tile.len);
+        }
+        self.regs[i]
+            .as_ref()
+            .expect("internal: node evaluated before use")
+            .as_slice(tile.len)
+    }
+
+    /// Evaluates `tile` and writes the program's output into `dest` (`tile.len` elements).
+    pub(crate) fn eval_into(&mut self, tile: &Tile, dest: TileMut<'_>) {
+        self.run_body(tile);
+        self.compute_node(self.prog.nodes.len() - 1, tile, dest);
+    }
+
+    /// Evaluates `tile` and returns the program's output.
+    pub(crate) fn eval(&mut self, tile: &Tile) -> TileSlice<'_> {
+        self.run_body(tile);
+        let last = self.prog.nodes.len() - 1;
+        if let PNode::Leaf(l) = self.prog.nodes[last]
+            && let Prepared::Contig(s) = &self.prepared[l]
+        {
+            return s.sub(tile.start, tile.len);
+        }
+        let mut reg = self.regs[last]
+            .take()
+            .unwrap_or_else(|| TileVec::new(self.prog.node_dtype(last), TILE));
+        self.compute_node(last, tile, reg.as_mut(tile.len));
+        self.regs[last] = Some(reg);
+        self.regs[last].as_ref().unwrap().as_slice(tile.len)
+    }
+}
+
+/// Evaluates `prog` over a block and returns it as a new block of `block_shape`.
+pub(crate) fn eval_block(
+    prog: &Program,
+    inputs: &[BlockRef],
+    block_shape: &[usize],
+    offset: &[usize],
+) -> BlockRef {
+    let mut ev = BlockEval::new(prog, inputs, block_shape, offset);
+    let len: usize = block_shape.iter().product();
+    let mut out = TileVec::new(prog.out_dtype(), len);
+    let dims = ev.dims.clone();
+    for tile in tiles(&dims) {
+        ev.eval_into(&tile, out.sub_mut(tile.start, tile.len));
+    }
+    out.into_block(block_shape)
+}
+
+fn sub_mut<'b>(t: &'b mut TileMut<'_>, start: usize, len: usize) -> TileMut<'b> {
+    macro_rules! arms {
+        ($($v:ident),*) => {
+            match t { $(TileMut::$v(s) => TileMut::$v(&mut s[start..start + len]),)* }
+        };
+    }
+    arms!(F32, F64, I8, I16, I32, I64, U8, U16, U32, U64, Bool)
+}
+
+/// Copies the elements of `tile` from `mem` (through `strides`, from `base`) into `out`.
+fn gather<T: Element>(mem: &[T], dims: &[usize], strides: &[i64], base: i64, tile: &Tile, out: &mut [T]) {
+    let inner = *strides.last().unwrap_or(&0);
+    let n = tile.row_len;
+    for_each_row(dims, strides, base, tile, |off, dst| {
+        let o = &mut out[dst..dst + n];
+        let off = off as usize;
+        match inner {
+            1 => o.copy_from_slice(&mem[off..off + n]),
+            0 => o.fill(mem[off]),
+            s => {
+                for (k, v) in o.iter_mut().enumerate() {
+                    *v = mem[(off as i64 + k as i64 * s) as usize];
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_cover_block_once() {
+        for dims in [vec![5usize, 3], vec![3, 5000], vec![1], vec![7, 1, 2049], vec![4, 0]] {
+            let n: usize = dims.iter().product();
+            let mut seen = vec![0u8; n];
+            for t in tiles(&dims) {
+                for i in t.start..t.start + t.len {
+                    seen[i] += 1;
+                }
+                assert!(t.len <= TILE.max(dims[dims.len() - 1].min(TILE)));
+            }
+            assert!(seen.iter().all(|&c| c == 1), "{dims:?}");
+        }
+    }
+
+    #[test]
+    fn rows_walk_in_c_order() {
+        let dims = [2usize, 3, 4];
+        let strides = [12i64, 4, 1];
+        let mut offs = vec![];
+        for t in tiles(&dims) {
+            for_each_row(&dims, &strides, 0, &t, |o, d| offs.push((o, t.start + d)));
+        }
+        for (o, d) in offs {
+            assert_eq!(o as usize, d);
+        }
+    }
+}

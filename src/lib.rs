@@ -1,0 +1,89 @@
+//! # rask: chunked, out-of-core arrays for Rust
+//!
+//! rask is the Dask array of Rust. A [`ChunkedArray`] is a lazy n-dimensional array cut into
+//! blocks; operations build a plan, and [`compute`](ChunkedArray::compute) fuses it, lowers
+//! it to one task per block and runs the tasks on every core.
+//!
+//! ```
+//! use rask::prelude::*;
+//! let m: f64 = ChunkedArray::<f64>::random(&[2_000, 2_000], &[500, 500]).mean().compute()?;
+//! assert!((m - 0.5).abs() < 1e-3);
+//! # Ok::<(), rask::Error>(())
+//! ```
+//!
+//! ## How a computation runs
+//!
+//! 1. **Plan.** Each operation adds one node to a DAG of array-level operations (never one
+//!    node per block), and checks shapes, chunks, axes and dtypes as it is called.
+//! 2. **Optimize.** Common subexpressions are merged, and chains of elementwise operations,
+//!    generators (random, constants), broadcasts and the first step of each reduction are
+//!    fused into one kernel per block that runs over L1-sized tiles.
+//!    `((x + 1) * 2 - x * x).mean()` reads no block from memory: the random values are
+//!    generated, combined and summed tile by tile.
+//! 3. **Schedule.** Tasks are derived from the plan while running, in depth-first order,
+//!    with a bounded window; each block is freed when its last consumer is done, so the
+//!    scheduler's memory does not grow with the number of blocks.
+//!
+//! ## Determinism
+//!
+//! Random values are a pure function of `(seed, global index)`, whatever the chunking;
+//! reductions combine partial results in an order fixed by the chunk grid, so a result has
+//! the same bits for 1, 2 or 16 threads.
+//!
+//! ## Errors
+//!
+//! Nothing panics on bad input: shape and axis errors are [`Error`] values that name the
+//! operation and the offending values, and an error or panic inside a user closure stops
+//! the run with an error naming the operation and the block.
+//!
+//! ## For Dask users
+//!
+//! | Dask | rask |
+//! |---|---|
+//! | `da.random.random(shape, chunks=c)` | `ChunkedArray::<f64>::random(&shape, &c)` |
+//! | `da.random.normal(m, s, shape, chunks=c)` | `ChunkedArray::<f64>::random_normal_seeded(&shape, &c, m, s, seed)` |
+//! | `da.zeros`, `da.ones`, `da.full` | `zeros`, `ones`, `full` |
+//! | `da.arange(n, chunks=c)` | `ChunkedArray::<i64>::arange(n, c)` |
+//! | `da.from_array(np_array, chunks=c)` | `ChunkedArray::from_ndarray(a.view(), &c)` |
+//! | `da.map_blocks(f, x)` | `x.map_blocks(\|block, index\| ...)` |
+//! | `x + y`, `x * 2`, `-x` | `&x + &y`, `&x * 2.0`, `-&x` |
+//! | `x > 0.5`, `x == y` | `x.gt(0.5)`, `x.eq_elem(&y)` |
+//! | `da.where(c, a, b)` | `rask::where_(&c, &a, &b)` |
+//! | `x.astype(np.int32)` | `x.cast::<i32>()` |
+//! | `x.sum()`, `x.mean(axis=0)` | `x.sum()`, `x.mean_axes(&[0])` |
+//! | `x.std(ddof=1)`, `x.var(axis=(1, 2))` | `x.std(1.0)`, `x.var_axes(&[1, 2], 0.0)` |
+//! | `x.sum(axis=0, keepdims=True, split_every=8)` | `x.sum_axes_opt(&[0], &ReduceOpts::default().keepdims(true).split_every(8))` |
+//! | `da.nanmean(x)` | `x.nanmean()` |
+//! | `x.argmax(axis=1)` | `x.argmax_axis(1)` |
+//! | `x.rechunk((100, 1000))` | `x.rechunk(&[100, 1000])` |
+//! | `x.compute()` | `x.compute()?` |
+//! | `dask.compute(a, b)` | `rask::compute_all(&[&a, &b])?` |
+//! | `dask.config.set(num_workers=4)` | `x.compute_with(&Config::default().threads(4))` |
+//! | `x.visualize()` | `x.to_dot()`, `x.explain()` |
+
+#![warn(missing_docs)]
+
+mod array;
+pub(crate) mod block;
+mod compute;
+mod element;
+mod error;
+mod exec;
+mod grid;
+pub mod kernels;
+pub(crate) mod plan;
+
+pub use array::{ChunkedArray, IntoOperand, Operand, ReduceOpts, Scalar, where_};
+pub use compute::{Computable, Computed, compute_all, compute_all_with};
+pub use element::{DType, Element, Float, Number};
+pub use error::{Error, Result};
+pub use exec::{Config, RunStats};
+pub use grid::{BlockIndex, ChunkGrid};
+
+/// The names most programs need: `use rask::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        ChunkGrid, ChunkedArray, Config, DType, Element, Error, Float, IntoOperand, Number,
+        ReduceOpts, Result, Scalar, compute_all, where_,
+    };
+}

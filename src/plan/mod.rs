@@ -1,0 +1,208 @@
+//! The logical plan: array-level operations, one node per operation, never one per chunk.
+//!
+//! A [`ChunkedArray`](crate::ChunkedArray) holds an `Arc<Expr>`; expressions share their
+//! inputs, so a user's program is a DAG of `Expr`s whose size grows with the number of
+//! operations, not with the number of blocks. At compute time:
+//!
+//! 1. [`logical`] loads the DAG into a petgraph graph, merging common subexpressions
+//!    (structurally equal ops on equal inputs) and keeping only what the outputs need;
+//! 2. [`optimize`] fuses elementwise chains, generators, broadcasts and the first step of
+//!    each reduction into per-block kernels, and lowers the graph to a graph of *stages*;
+//!    each stage knows, for an output block, which input blocks it needs (its back-keys);
+//! 3. [`explain`] renders either graph for people (`explain()`, `to_dot()`).
+
+pub(crate) mod explain;
+pub(crate) mod logical;
+pub(crate) mod optimize;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ndarray::{ArrayD, ArrayViewD};
+
+use crate::block::BlockRef;
+use crate::element::DType;
+use crate::error::Result;
+use crate::grid::ChunkGrid;
+use crate::kernels::elementwise::KernelRef;
+use crate::kernels::program::Generator;
+use crate::kernels::reduce::ReduceRef;
+
+/// A user closure producing one block from its index (`from_blocks`).
+pub(crate) trait BlockSource: Send + Sync {
+    fn produce(&self, block: &[usize], shape: &[usize]) -> Result<BlockRef>;
+}
+
+/// A user closure mapping one block to another (`map_blocks`).
+pub(crate) trait BlockFn: Send + Sync {
+    fn apply(&self, input: &BlockRef, block: &[usize]) -> Result<BlockRef>;
+}
+
+/// Typed adapter for `map_blocks` closures.
+pub(crate) struct MapBlocksFn<T, U, F> {
+    pub f: F,
+    pub _t: std::marker::PhantomData<fn(T) -> U>,
+}
+
+impl<T, U, F> BlockFn for MapBlocksFn<T, U, F>
+where
+    T: crate::Element,
+    U: crate::Element,
+    F: Fn(ArrayViewD<'_, T>, &[usize]) -> Result<ArrayD<U>> + Send + Sync,
+{
+    fn apply(&self, input: &BlockRef, block: &[usize]) -> Result<BlockRef> {
+        let a = crate::block::downcast::<T>(input);
+        let out = (self.f)(a.view(), block)?;
+        if out.shape() != a.shape() {
+            return Err(crate::Error::shapes(
+                "map_blocks",
+                a.shape(),
+                out.shape(),
+                "the closure must return a block of its input's shape",
+            ));
+        }
+        Ok(Arc::new(standard(out)))
+    }
+}
+
+/// Typed adapter for `from_blocks` closures.
+pub(crate) struct FromBlocksFn<T, F> {
+    pub f: F,
+    pub _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, F> BlockSource for FromBlocksFn<T, F>
+where
+    T: crate::Element,
+    F: Fn(&[usize]) -> Result<ArrayD<T>> + Send + Sync,
+{
+    fn produce(&self, block: &[usize], shape: &[usize]) -> Result<BlockRef> {
+        let out = (self.f)(block)?;
+        if out.shape() != shape {
+            return Err(crate::Error::shapes(
+                "from_blocks",
+                shape,
+                out.shape(),
+                "the closure must return a block of the grid's block shape",
+            ));
+        }
+        Ok(Arc::new(standard(out)))
+    }
+}
+
+/// The array in a layout whose memory is contiguous (kernels read blocks as slices).
+pub(crate) fn standard<T: Clone>(a: ArrayD<T>) -> ArrayD<T> {
+    if a.as_slice_memory_order().is_some() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
+
+/// One array-level operation.
+#[derive(Clone)]
+pub(crate) enum Op {
+    /// Elements computed from their global index (random, constants, `arange`, `from_fn`).
+    Generate(Arc<dyn Generator>),
+    /// An ndarray held in memory.
+    Array(BlockRef),
+    /// Blocks produced by a user closure.
+    FromBlocks(Arc<dyn BlockSource>),
+    /// An elementwise kernel over inputs of the output's shape and grid.
+    Map(KernelRef),
+    /// A view: output axis `j` reads input axis `axes[j]`, or broadcasts when `None`.
+    View { axes: Vec<Option<usize>> },
+    /// A reduction over `axes` (sorted, distinct).
+    Reduce {
+        kernel: ReduceRef,
+        axes: Vec<usize>,
+        keepdims: bool,
+        split_every: Option<usize>,
+        /// Weight of each input axis in the reduction index (arg reductions).
+        weights: Vec<u64>,
+    },
+    /// The same values on a new chunk grid.
+    Rechunk,
+    /// A user closure over blocks, keeping the grid.
+    MapBlocks(Arc<dyn BlockFn>),
+}
+
+/// A node of the logical plan.
+pub(crate) struct Expr {
+    pub grid: ChunkGrid,
+    pub dtype: DType,
+    pub op: Op,
+    pub inputs: Vec<Arc<Expr>>,
+    /// A process-unique id, for closures' identity in common-subexpression keys.
+    pub id: u64,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh process-unique id.
+pub(crate) fn fresh_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Expr {
+    pub(crate) fn new(grid: ChunkGrid, dtype: DType, op: Op, inputs: Vec<Arc<Expr>>) -> Arc<Expr> {
+        Arc::new(Expr {
+            grid,
+            dtype,
+            op,
+            inputs,
+            id: fresh_id(),
+        })
+    }
+
+    pub(crate) fn shape(&self) -> &[usize] {
+        self.grid.shape()
+    }
+
+    /// The operation's name for plans and errors.
+    pub(crate) fn op_name(&self) -> String {
+        match &self.op {
+            Op::Generate(g) => g.name(),
+            Op::Array(_) => "from_ndarray".into(),
+            Op::FromBlocks(_) => "from_blocks".into(),
+            Op::Map(k) => k.name(),
+            Op::View { .. } => "broadcast".into(),
+            Op::Reduce { kernel, axes, .. } => format!("{}{:?}", kernel.name(), axes),
+            Op::Rechunk => "rechunk".into(),
+            Op::MapBlocks(_) => "map_blocks".into(),
+        }
+    }
+
+    /// A key equal for operations that compute the same values from the same inputs
+    /// (closures and in-memory arrays are keyed by identity).
+    pub(crate) fn op_key(&self) -> String {
+        let k = match &self.op {
+            Op::Generate(g) => format!("gen:{}", g.key()),
+            Op::Array(b) => format!("array:{:p}", Arc::as_ptr(b) as *const u8),
+            Op::FromBlocks(_) => format!("from_blocks:{}", self.id),
+            Op::Map(k) => format!("map:{}", k.key()),
+            Op::View { axes } => format!("view:{axes:?}"),
+            Op::Reduce {
+                kernel,
+                axes,
+                keepdims,
+                split_every,
+                weights,
+            } => format!(
+                "reduce:{}:{axes:?}:{keepdims}:{split_every:?}:{weights:?}",
+                kernel.name()
+            ),
+            Op::Rechunk => "rechunk".into(),
+            Op::MapBlocks(_) => format!("map_blocks:{}", self.id),
+        };
+        format!("{k}|{}|{:?}", self.dtype, self.grid)
+    }
+
+    /// Whether the op can be fused into its consumer's per-tile program.
+    pub(crate) fn is_fusable(&self) -> bool {
+        matches!(
+            self.op,
+            Op::Generate(_) | Op::Array(_) | Op::Map(_) | Op::View { .. }
+        )
+    }
+}
