@@ -30,26 +30,62 @@ pub(crate) type BlockRef = Arc<dyn AnyBlock>;
 /// The block as an array of `S`. The plan is type-checked when it is built, so a mismatch here
 /// is a bug in rask, not in user input.
 pub(crate) fn downcast<S: 'static>(b: &BlockRef) -> &ArrayD<S> {
-    b.as_any()
-        .downcast_ref::<ArrayD<S>>()
-        .unwrap_or_else(|| panic!("internal: block is not an array of {}", std::any::type_name::<S>()))
+    b.as_any().downcast_ref::<ArrayD<S>>().unwrap_or_else(|| {
+        panic!(
+            "internal: block is not an array of {}",
+            std::any::type_name::<S>()
+        )
+    })
 }
 
 /// Dispatch on a [`DType`](crate::DType) with a type alias bound in the body.
 macro_rules! with_dtype {
     ($dt:expr, $T:ident => $body:expr) => {
         match $dt {
-            $crate::element::DType::F32 => { type $T = f32; $body }
-            $crate::element::DType::F64 => { type $T = f64; $body }
-            $crate::element::DType::I8 => { type $T = i8; $body }
-            $crate::element::DType::I16 => { type $T = i16; $body }
-            $crate::element::DType::I32 => { type $T = i32; $body }
-            $crate::element::DType::I64 => { type $T = i64; $body }
-            $crate::element::DType::U8 => { type $T = u8; $body }
-            $crate::element::DType::U16 => { type $T = u16; $body }
-            $crate::element::DType::U32 => { type $T = u32; $body }
-            $crate::element::DType::U64 => { type $T = u64; $body }
-            $crate::element::DType::Bool => { type $T = bool; $body }
+            $crate::element::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::element::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            $crate::element::DType::I8 => {
+                type $T = i8;
+                $body
+            }
+            $crate::element::DType::I16 => {
+                type $T = i16;
+                $body
+            }
+            $crate::element::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::element::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::element::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::element::DType::U16 => {
+                type $T = u16;
+                $body
+            }
+            $crate::element::DType::U32 => {
+                type $T = u32;
+                $body
+            }
+            $crate::element::DType::U64 => {
+                type $T = u64;
+                $body
+            }
+            $crate::element::DType::Bool => {
+                type $T = bool;
+                $body
+            }
         }
     };
 }

@@ -74,12 +74,16 @@ impl Computed {
     pub fn into_scalar<T: Element>(self) -> Result<T> {
         let shape = self.shape.clone();
         let a = self.into_array::<T>()?;
-        a.iter().next().copied().filter(|_| a.len() == 1).ok_or_else(|| {
-            Error::arg(
-                "Computed::into_scalar",
-                format!("output of shape {shape:?} is not a single value"),
-            )
-        })
+        a.iter()
+            .next()
+            .copied()
+            .filter(|_| a.len() == 1)
+            .ok_or_else(|| {
+                Error::arg(
+                    "Computed::into_scalar",
+                    format!("output of shape {shape:?} is not a single value"),
+                )
+            })
     }
 }
 
@@ -102,12 +106,18 @@ pub fn compute_all(outputs: &[&dyn Computable]) -> Result<Vec<Computed>> {
 
 /// [`compute_all`] with a [`Config`].
 pub fn compute_all_with(outputs: &[&dyn Computable], config: &Config) -> Result<Vec<Computed>> {
-    let exprs = outputs.iter().map(|o| o.expr()).collect::<Result<Vec<_>>>()?;
+    let exprs = outputs
+        .iter()
+        .map(|o| o.expr())
+        .collect::<Result<Vec<_>>>()?;
     Ok(run_exprs(&exprs, config)?.0)
 }
 
 /// The lowered plan of `exprs`, with collectors for their outputs.
-pub(crate) fn plan_exprs(exprs: &[Arc<Expr>], config: &Config) -> (PhysicalPlan, Vec<Arc<dyn Collect>>) {
+pub(crate) fn plan_exprs(
+    exprs: &[Arc<Expr>],
+    config: &Config,
+) -> (PhysicalPlan, Vec<Arc<dyn Collect>>) {
     let logical = LogicalPlan::build(exprs);
     let collectors: Vec<Arc<dyn Collect>> = exprs
         .iter()

@@ -202,7 +202,16 @@ pub(crate) mod sealed {
 /// Conversions between element types follow Rust's `as` (and NumPy's `astype`): floats to
 /// integers truncate and saturate, integers wrap, numbers to `bool` test for non-zero.
 pub trait Element:
-    Copy + Send + Sync + Debug + fmt::Display + PartialEq + PartialOrd + Default + 'static + sealed::Sealed
+    Copy
+    + Send
+    + Sync
+    + Debug
+    + fmt::Display
+    + PartialEq
+    + PartialOrd
+    + Default
+    + 'static
+    + sealed::Sealed
 {
     /// The runtime tag of this type.
     const DTYPE: DType;

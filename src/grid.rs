@@ -163,7 +163,8 @@ impl ChunkGrid {
                     "chunks on axis {axis} add up to {total}, not to the axis length {len}"
                 )));
             }
-            let regular = s.len() <= 1 || (s[..s.len() - 1].iter().all(|&c| c == s[0]) && s[s.len() - 1] <= s[0]);
+            let regular = s.len() <= 1
+                || (s[..s.len() - 1].iter().all(|&c| c == s[0]) && s[s.len() - 1] <= s[0]);
             if regular {
                 axes.push(AxisChunks::Regular {
                     len,
@@ -331,7 +332,12 @@ impl ChunkGrid {
     }
 
     /// Blocks of `axis` (in this grid) overlapping the element range `lo..hi`.
-    pub(crate) fn blocks_overlapping(&self, axis: usize, lo: usize, hi: usize) -> std::ops::Range<usize> {
+    pub(crate) fn blocks_overlapping(
+        &self,
+        axis: usize,
+        lo: usize,
+        hi: usize,
+    ) -> std::ops::Range<usize> {
         if hi <= lo {
             return 0..0;
         }
@@ -344,7 +350,12 @@ pub(crate) fn checked_len(op: &str, shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |acc, &n| acc.checked_mul(n))
-        .ok_or_else(|| Error::arg(op, format!("shape {shape:?} has more elements than fit in usize")))
+        .ok_or_else(|| {
+            Error::arg(
+                op,
+                format!("shape {shape:?} has more elements than fit in usize"),
+            )
+        })
 }
 
 impl fmt::Debug for ChunkGrid {

@@ -112,7 +112,9 @@ pub(crate) fn align(op: &str, exprs: &[Arc<Expr>]) -> Result<(ChunkGrid, Vec<Arc
         let src = exprs
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.shape().len() + j >= nd && e.shape()[j + e.shape().len() - nd] == len)
+            .filter(|(_, e)| {
+                e.shape().len() + j >= nd && e.shape()[j + e.shape().len() - nd] == len
+            })
             .max_by_key(|(i, e)| (e.grid.len(), std::cmp::Reverse(*i)))
             .map(|(_, e)| (e, j + e.shape().len() - nd));
         sizes.push(match src {
@@ -125,9 +127,7 @@ pub(crate) fn align(op: &str, exprs: &[Arc<Expr>]) -> Result<(ChunkGrid, Vec<Arc
     for e in exprs {
         let off = nd - e.shape().len();
         let axes: Vec<Option<usize>> = (0..nd)
-            .map(|j| {
-                (j >= off && e.shape()[j - off] == out[j]).then_some(j - off)
-            })
+            .map(|j| (j >= off && e.shape()[j - off] == out[j]).then_some(j - off))
             .collect();
         let mut x = e.clone();
         // Rechunk the axes that are read but cut differently.
@@ -154,15 +154,23 @@ pub(crate) fn align(op: &str, exprs: &[Arc<Expr>]) -> Result<(ChunkGrid, Vec<Arc
 impl<T: Element> ChunkedArray<T> {
     /// Applies a kernel to this array.
     pub(crate) fn unary_kernel<U: Element>(&self, kernel: KernelRef) -> ChunkedArray<U> {
-        ChunkedArray::from_result(self.expr_ref().map(|e| {
-            Expr::new(e.grid.clone(), U::DTYPE, Op::Map(kernel), vec![e.clone()])
-        }))
+        ChunkedArray::from_result(
+            self.expr_ref()
+                .map(|e| Expr::new(e.grid.clone(), U::DTYPE, Op::Map(kernel), vec![e.clone()])),
+        )
     }
 
     /// Applies a kernel to aligned operands.
-    pub(crate) fn nary_kernel<U: Element>(op: &str, operands: &[&ChunkedArray<T>], kernel: KernelRef) -> ChunkedArray<U> {
+    pub(crate) fn nary_kernel<U: Element>(
+        op: &str,
+        operands: &[&ChunkedArray<T>],
+        kernel: KernelRef,
+    ) -> ChunkedArray<U> {
         let r = (|| {
-            let exprs = operands.iter().map(|a| a.expr_ref().cloned()).collect::<Result<Vec<_>>>()?;
+            let exprs = operands
+                .iter()
+                .map(|a| a.expr_ref().cloned())
+                .collect::<Result<Vec<_>>>()?;
             let (grid, inputs) = align(op, &exprs)?;
             Ok(Expr::new(grid, U::DTYPE, Op::Map(kernel), inputs))
         })();
@@ -181,7 +189,11 @@ impl<T: Element> ChunkedArray<T> {
                 Self::nary_kernel(name, &[self, &b], k)
             }
             Operand::Scalar(s) => {
-                let k = Unary::new(format!("{name}({s})"), format!("{name}<{}>({s:?})", T::DTYPE), move |a| f(a, s));
+                let k = Unary::new(
+                    format!("{name}({s})"),
+                    format!("{name}<{}>({s:?})", T::DTYPE),
+                    move |a| f(a, s),
+                );
                 self.unary_kernel(k)
             }
         }
@@ -192,7 +204,11 @@ impl<T: Element> ChunkedArray<T> {
     where
         F: Fn(T, T) -> T + Copy + Send + Sync + 'static,
     {
-        let k = Unary::new(format!("r{name}({lhs})"), format!("r{name}<{}>({lhs:?})", T::DTYPE), move |a| f(lhs, a));
+        let k = Unary::new(
+            format!("r{name}({lhs})"),
+            format!("r{name}<{}>({lhs:?})", T::DTYPE),
+            move |a| f(lhs, a),
+        );
         self.unary_kernel(k)
     }
 
@@ -289,7 +305,12 @@ impl<T: Element> ChunkedArray<T> {
     {
         ChunkedArray::from_result(self.expr_ref().map(|e| {
             let f = MapBlocksFn { f, _t: PhantomData };
-            Expr::new(e.grid.clone(), U::DTYPE, Op::MapBlocks(Arc::new(f)), vec![e.clone()])
+            Expr::new(
+                e.grid.clone(),
+                U::DTYPE,
+                Op::MapBlocks(Arc::new(f)),
+                vec![e.clone()],
+            )
         }))
     }
 
@@ -324,13 +345,26 @@ impl<T: Element> ChunkedArray<T> {
 /// assert_eq!(y.sum().compute()?, 1.0 + 2.0 + 3.0);
 /// # Ok::<(), rask::Error>(())
 /// ```
-pub fn where_<T: Element>(cond: &ChunkedArray<bool>, a: impl IntoOperand<T>, b: impl IntoOperand<T>) -> ChunkedArray<T> {
+pub fn where_<T: Element>(
+    cond: &ChunkedArray<bool>,
+    a: impl IntoOperand<T>,
+    b: impl IntoOperand<T>,
+) -> ChunkedArray<T> {
     let a = a.into_operand().into_array();
     let b = b.into_operand().into_array();
     let r = (|| {
-        let exprs = vec![cond.expr_ref()?.clone(), a.expr_ref()?.clone(), b.expr_ref()?.clone()];
+        let exprs = vec![
+            cond.expr_ref()?.clone(),
+            a.expr_ref()?.clone(),
+            b.expr_ref()?.clone(),
+        ];
         let (grid, inputs) = align("where", &exprs)?;
-        Ok(Expr::new(grid, T::DTYPE, Op::Map(Select::<T>::new_ref()), inputs))
+        Ok(Expr::new(
+            grid,
+            T::DTYPE,
+            Op::Map(Select::<T>::new_ref()),
+            inputs,
+        ))
     })();
     ChunkedArray::from_result(r)
 }
@@ -343,7 +377,11 @@ impl<T: Number> ChunkedArray<T> {
 
     /// `x^n` elementwise for an integer power.
     pub fn powi(&self, n: i32) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new(format!("powi({n})"), format!("powi<{}>({n})", T::DTYPE), move |a| T::powi(a, n)))
+        self.unary_kernel(Unary::new(
+            format!("powi({n})"),
+            format!("powi<{}>({n})", T::DTYPE),
+            move |a| T::powi(a, n),
+        ))
     }
 
     /// Limits values to `[lo, hi]` (NumPy's `clip`: `minimum(hi, maximum(x, lo))`; NaN stays NaN).
@@ -395,12 +433,16 @@ impl<T: Number> ChunkedArray<T> {
 impl<T: Float> ChunkedArray<T> {
     /// `√x` elementwise.
     pub fn sqrt(&self) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new("sqrt", format!("sqrt<{}>", T::DTYPE), |a: T| a.sqrt()))
+        self.unary_kernel(Unary::new("sqrt", format!("sqrt<{}>", T::DTYPE), |a: T| {
+            a.sqrt()
+        }))
     }
 
     /// `eˣ` elementwise.
     pub fn exp(&self) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new("exp", format!("exp<{}>", T::DTYPE), |a: T| a.exp()))
+        self.unary_kernel(Unary::new("exp", format!("exp<{}>", T::DTYPE), |a: T| {
+            a.exp()
+        }))
     }
 
     /// The natural logarithm elementwise.
@@ -417,12 +459,20 @@ impl<T: Float> ChunkedArray<T> {
     /// # Ok::<(), rask::Error>(())
     /// ```
     pub fn powf(&self, p: T) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new(format!("powf({p})"), format!("powf<{}>({p:?})", T::DTYPE), move |a: T| a.powf(p)))
+        self.unary_kernel(Unary::new(
+            format!("powf({p})"),
+            format!("powf<{}>({p:?})", T::DTYPE),
+            move |a: T| a.powf(p),
+        ))
     }
 
     /// Whether each element is NaN.
     pub fn is_nan(&self) -> ChunkedArray<bool> {
-        self.unary_kernel(Unary::new("isnan", format!("isnan<{}>", T::DTYPE), |a: T| Element::is_nan(a)))
+        self.unary_kernel(Unary::new(
+            "isnan",
+            format!("isnan<{}>", T::DTYPE),
+            |a: T| Element::is_nan(a),
+        ))
     }
 }
 

@@ -65,7 +65,12 @@ pub(crate) fn normalize_axes(op: &str, axes: &[isize], ndim: usize) -> Result<Ve
     for &a in axes {
         let k = if a < 0 { a + ndim as isize } else { a };
         if k < 0 || k >= ndim as isize {
-            return Err(Error::axes(op, axes, ndim, &format!("axis {a} is out of range")));
+            return Err(Error::axes(
+                op,
+                axes,
+                ndim,
+                &format!("axis {a} is out of range"),
+            ));
         }
         out.push(k as usize);
     }
@@ -96,12 +101,20 @@ impl<T: Element> ChunkedArray<T> {
             if let Some(n) = opts.split_every
                 && n < 2
             {
-                return Err(Error::arg(op, format!("split_every must be at least 2, got {n}")));
-            }
-            if kernel.needs_elements() && (e.grid.is_empty() || axes.iter().any(|&k| e.shape()[k] == 0)) {
                 return Err(Error::arg(
                     op,
-                    format!("zero-size reduction over axes {axes:?} of shape {:?} has no identity", e.shape()),
+                    format!("split_every must be at least 2, got {n}"),
+                ));
+            }
+            if kernel.needs_elements()
+                && (e.grid.is_empty() || axes.iter().any(|&k| e.shape()[k] == 0))
+            {
+                return Err(Error::arg(
+                    op,
+                    format!(
+                        "zero-size reduction over axes {axes:?} of shape {:?} has no identity",
+                        e.shape()
+                    ),
                 ));
             }
             let weights: Vec<u64> = match index {
@@ -111,7 +124,13 @@ impl<T: Element> ChunkedArray<T> {
             };
             let sel: Vec<(Option<usize>, usize)> = (0..nd)
                 .filter(|k| opts.keepdims || !axes.contains(k))
-                .map(|k| if axes.contains(&k) { (None, 1) } else { (Some(k), 0) })
+                .map(|k| {
+                    if axes.contains(&k) {
+                        (None, 1)
+                    } else {
+                        (Some(k), 0)
+                    }
+                })
                 .collect();
             let grid = e.grid.select_axes(&sel);
             Ok(Expr::new(
@@ -136,7 +155,13 @@ macro_rules! reduction {
     ($doc:literal, $name:ident, $axes:ident, $opt:ident, $out:ty, $kernel:expr, $index:expr) => {
         #[doc = concat!($doc, " over all elements.")]
         pub fn $name(&self) -> Scalar<$out> {
-            Scalar(self.reduce(stringify!($name), $kernel, None, &ReduceOpts::default(), $index))
+            Scalar(self.reduce(
+                stringify!($name),
+                $kernel,
+                None,
+                &ReduceOpts::default(),
+                $index,
+            ))
         }
 
         #[doc = concat!($doc, " over `axes` (negative axes count from the end).")]
@@ -152,25 +177,102 @@ macro_rules! reduction {
 }
 
 impl<T: Element> ChunkedArray<T> {
-    reduction!("Whether any element is non-zero (true)", any, any_axes, any_axes_opt, bool,
-        ReduceOp::new_ref(TruthReducer::<T> { kind: Truth::Any, _t: PhantomData }), Index::None);
-    reduction!("Whether all elements are non-zero (true)", all, all_axes, all_axes_opt, bool,
-        ReduceOp::new_ref(TruthReducer::<T> { kind: Truth::All, _t: PhantomData }), Index::None);
-    reduction!("The number of non-zero (true) elements", count_nonzero, count_nonzero_axes, count_nonzero_axes_opt, u64,
-        ReduceOp::new_ref(CountNonzero::<T>(PhantomData)), Index::None);
+    reduction!(
+        "Whether any element is non-zero (true)",
+        any,
+        any_axes,
+        any_axes_opt,
+        bool,
+        ReduceOp::new_ref(TruthReducer::<T> {
+            kind: Truth::Any,
+            _t: PhantomData
+        }),
+        Index::None
+    );
+    reduction!(
+        "Whether all elements are non-zero (true)",
+        all,
+        all_axes,
+        all_axes_opt,
+        bool,
+        ReduceOp::new_ref(TruthReducer::<T> {
+            kind: Truth::All,
+            _t: PhantomData
+        }),
+        Index::None
+    );
+    reduction!(
+        "The number of non-zero (true) elements",
+        count_nonzero,
+        count_nonzero_axes,
+        count_nonzero_axes_opt,
+        u64,
+        ReduceOp::new_ref(CountNonzero::<T>(PhantomData)),
+        Index::None
+    );
 }
 
 impl<T: Number> ChunkedArray<T> {
-    reduction!("The sum (in `f64` for floats, `i64`/`u64` for integers, with wrapping)", sum, sum_axes, sum_axes_opt, T::Sum,
-        ReduceOp::new_ref(Sum::<T> { skip_nan: false, _t: PhantomData }), Index::None);
-    reduction!("The product", prod, prod_axes, prod_axes_opt, T::Sum,
-        ReduceOp::new_ref(Prod::<T>(PhantomData)), Index::None);
-    reduction!("The arithmetic mean (NaN for no elements)", mean, mean_axes, mean_axes_opt, T::Mean,
-        ReduceOp::new_ref(MomentsReducer::<T> { out: MomentOut::Mean, skip_nan: false, _t: PhantomData }), Index::None);
-    reduction!("The minimum (NaN if any element is NaN)", min, min_axes, min_axes_opt, T,
-        ReduceOp::new_ref(MinMax::<T> { max: false, skip_nan: false, _t: PhantomData }), Index::None);
-    reduction!("The maximum (NaN if any element is NaN)", max, max_axes, max_axes_opt, T,
-        ReduceOp::new_ref(MinMax::<T> { max: true, skip_nan: false, _t: PhantomData }), Index::None);
+    reduction!(
+        "The sum (in `f64` for floats, `i64`/`u64` for integers, with wrapping)",
+        sum,
+        sum_axes,
+        sum_axes_opt,
+        T::Sum,
+        ReduceOp::new_ref(Sum::<T> {
+            skip_nan: false,
+            _t: PhantomData
+        }),
+        Index::None
+    );
+    reduction!(
+        "The product",
+        prod,
+        prod_axes,
+        prod_axes_opt,
+        T::Sum,
+        ReduceOp::new_ref(Prod::<T>(PhantomData)),
+        Index::None
+    );
+    reduction!(
+        "The arithmetic mean (NaN for no elements)",
+        mean,
+        mean_axes,
+        mean_axes_opt,
+        T::Mean,
+        ReduceOp::new_ref(MomentsReducer::<T> {
+            out: MomentOut::Mean,
+            skip_nan: false,
+            _t: PhantomData
+        }),
+        Index::None
+    );
+    reduction!(
+        "The minimum (NaN if any element is NaN)",
+        min,
+        min_axes,
+        min_axes_opt,
+        T,
+        ReduceOp::new_ref(MinMax::<T> {
+            max: false,
+            skip_nan: false,
+            _t: PhantomData
+        }),
+        Index::None
+    );
+    reduction!(
+        "The maximum (NaN if any element is NaN)",
+        max,
+        max_axes,
+        max_axes_opt,
+        T,
+        ReduceOp::new_ref(MinMax::<T> {
+            max: true,
+            skip_nan: false,
+            _t: PhantomData
+        }),
+        Index::None
+    );
 
     /// The variance with `ddof` delta degrees of freedom (0: population, 1: sample).
     ///
@@ -182,43 +284,91 @@ impl<T: Number> ChunkedArray<T> {
     /// # Ok::<(), rask::Error>(())
     /// ```
     pub fn var(&self, ddof: f64) -> Scalar<T::Mean> {
-        Scalar(self.moments("var", MomentOut::Var(ddof), false, None, &ReduceOpts::default()))
+        Scalar(self.moments(
+            "var",
+            MomentOut::Var(ddof),
+            false,
+            None,
+            &ReduceOpts::default(),
+        ))
     }
 
     /// The variance over `axes`.
     pub fn var_axes(&self, axes: &[isize], ddof: f64) -> ChunkedArray<T::Mean> {
-        self.moments("var_axes", MomentOut::Var(ddof), false, Some(axes), &ReduceOpts::default())
+        self.moments(
+            "var_axes",
+            MomentOut::Var(ddof),
+            false,
+            Some(axes),
+            &ReduceOpts::default(),
+        )
     }
 
     /// The variance over `axes`, with [`ReduceOpts`].
-    pub fn var_axes_opt(&self, axes: &[isize], ddof: f64, opts: &ReduceOpts) -> ChunkedArray<T::Mean> {
+    pub fn var_axes_opt(
+        &self,
+        axes: &[isize],
+        ddof: f64,
+        opts: &ReduceOpts,
+    ) -> ChunkedArray<T::Mean> {
         self.moments("var_axes", MomentOut::Var(ddof), false, Some(axes), opts)
     }
 
     /// The standard deviation with `ddof` delta degrees of freedom.
     pub fn std(&self, ddof: f64) -> Scalar<T::Mean> {
-        Scalar(self.moments("std", MomentOut::Std(ddof), false, None, &ReduceOpts::default()))
+        Scalar(self.moments(
+            "std",
+            MomentOut::Std(ddof),
+            false,
+            None,
+            &ReduceOpts::default(),
+        ))
     }
 
     /// The standard deviation over `axes`.
     pub fn std_axes(&self, axes: &[isize], ddof: f64) -> ChunkedArray<T::Mean> {
-        self.moments("std_axes", MomentOut::Std(ddof), false, Some(axes), &ReduceOpts::default())
+        self.moments(
+            "std_axes",
+            MomentOut::Std(ddof),
+            false,
+            Some(axes),
+            &ReduceOpts::default(),
+        )
     }
 
     /// The standard deviation over `axes`, with [`ReduceOpts`].
-    pub fn std_axes_opt(&self, axes: &[isize], ddof: f64, opts: &ReduceOpts) -> ChunkedArray<T::Mean> {
+    pub fn std_axes_opt(
+        &self,
+        axes: &[isize],
+        ddof: f64,
+        opts: &ReduceOpts,
+    ) -> ChunkedArray<T::Mean> {
         self.moments("std_axes", MomentOut::Std(ddof), false, Some(axes), opts)
     }
 
-    fn moments(&self, op: &str, out: MomentOut, skip_nan: bool, axes: Option<&[isize]>, opts: &ReduceOpts) -> ChunkedArray<T::Mean> {
+    fn moments(
+        &self,
+        op: &str,
+        out: MomentOut,
+        skip_nan: bool,
+        axes: Option<&[isize]>,
+        opts: &ReduceOpts,
+    ) -> ChunkedArray<T::Mean> {
         let ddof = match out {
             MomentOut::Var(d) | MomentOut::Std(d) => d,
             MomentOut::Mean => 0.0,
         };
         if !(ddof.is_finite() && ddof >= 0.0) {
-            return ChunkedArray::err(Error::arg(op, format!("ddof must be finite and >= 0, got {ddof}")));
+            return ChunkedArray::err(Error::arg(
+                op,
+                format!("ddof must be finite and >= 0, got {ddof}"),
+            ));
         }
-        let k = ReduceOp::new_ref(MomentsReducer::<T> { out, skip_nan, _t: PhantomData });
+        let k = ReduceOp::new_ref(MomentsReducer::<T> {
+            out,
+            skip_nan,
+            _t: PhantomData,
+        });
         self.reduce(op, k, axes, opts, Index::None)
     }
 
@@ -232,52 +382,155 @@ impl<T: Number> ChunkedArray<T> {
     /// # Ok::<(), rask::Error>(())
     /// ```
     pub fn argmin(&self) -> Scalar<u64> {
-        Scalar(self.reduce("argmin", ReduceOp::new_ref(Arg::<T> { max: false, _t: PhantomData }), None, &ReduceOpts::default(), Index::Flat))
+        Scalar(self.reduce(
+            "argmin",
+            ReduceOp::new_ref(Arg::<T> {
+                max: false,
+                _t: PhantomData,
+            }),
+            None,
+            &ReduceOpts::default(),
+            Index::Flat,
+        ))
     }
 
     /// The flat (C-order) index of the first maximum (of the first NaN, if any).
     pub fn argmax(&self) -> Scalar<u64> {
-        Scalar(self.reduce("argmax", ReduceOp::new_ref(Arg::<T> { max: true, _t: PhantomData }), None, &ReduceOpts::default(), Index::Flat))
+        Scalar(self.reduce(
+            "argmax",
+            ReduceOp::new_ref(Arg::<T> {
+                max: true,
+                _t: PhantomData,
+            }),
+            None,
+            &ReduceOpts::default(),
+            Index::Flat,
+        ))
     }
 
     /// The index along `axis` of the first minimum.
     pub fn argmin_axis(&self, axis: isize) -> ChunkedArray<u64> {
-        self.reduce("argmin_axis", ReduceOp::new_ref(Arg::<T> { max: false, _t: PhantomData }), Some(&[axis]), &ReduceOpts::default(), Index::Axis)
+        self.reduce(
+            "argmin_axis",
+            ReduceOp::new_ref(Arg::<T> {
+                max: false,
+                _t: PhantomData,
+            }),
+            Some(&[axis]),
+            &ReduceOpts::default(),
+            Index::Axis,
+        )
     }
 
     /// The index along `axis` of the first maximum.
     pub fn argmax_axis(&self, axis: isize) -> ChunkedArray<u64> {
-        self.reduce("argmax_axis", ReduceOp::new_ref(Arg::<T> { max: true, _t: PhantomData }), Some(&[axis]), &ReduceOpts::default(), Index::Axis)
+        self.reduce(
+            "argmax_axis",
+            ReduceOp::new_ref(Arg::<T> {
+                max: true,
+                _t: PhantomData,
+            }),
+            Some(&[axis]),
+            &ReduceOpts::default(),
+            Index::Axis,
+        )
     }
 }
 
 impl<T: Float> ChunkedArray<T> {
-    reduction!("The sum skipping NaN", nansum, nansum_axes, nansum_axes_opt, T::Sum,
-        ReduceOp::new_ref(Sum::<T> { skip_nan: true, _t: PhantomData }), Index::None);
-    reduction!("The mean skipping NaN (NaN when all are NaN)", nanmean, nanmean_axes, nanmean_axes_opt, T::Mean,
-        ReduceOp::new_ref(MomentsReducer::<T> { out: MomentOut::Mean, skip_nan: true, _t: PhantomData }), Index::None);
-    reduction!("The minimum skipping NaN (NaN when all are NaN)", nanmin, nanmin_axes, nanmin_axes_opt, T,
-        ReduceOp::new_ref(MinMax::<T> { max: false, skip_nan: true, _t: PhantomData }), Index::None);
-    reduction!("The maximum skipping NaN (NaN when all are NaN)", nanmax, nanmax_axes, nanmax_axes_opt, T,
-        ReduceOp::new_ref(MinMax::<T> { max: true, skip_nan: true, _t: PhantomData }), Index::None);
+    reduction!(
+        "The sum skipping NaN",
+        nansum,
+        nansum_axes,
+        nansum_axes_opt,
+        T::Sum,
+        ReduceOp::new_ref(Sum::<T> {
+            skip_nan: true,
+            _t: PhantomData
+        }),
+        Index::None
+    );
+    reduction!(
+        "The mean skipping NaN (NaN when all are NaN)",
+        nanmean,
+        nanmean_axes,
+        nanmean_axes_opt,
+        T::Mean,
+        ReduceOp::new_ref(MomentsReducer::<T> {
+            out: MomentOut::Mean,
+            skip_nan: true,
+            _t: PhantomData
+        }),
+        Index::None
+    );
+    reduction!(
+        "The minimum skipping NaN (NaN when all are NaN)",
+        nanmin,
+        nanmin_axes,
+        nanmin_axes_opt,
+        T,
+        ReduceOp::new_ref(MinMax::<T> {
+            max: false,
+            skip_nan: true,
+            _t: PhantomData
+        }),
+        Index::None
+    );
+    reduction!(
+        "The maximum skipping NaN (NaN when all are NaN)",
+        nanmax,
+        nanmax_axes,
+        nanmax_axes_opt,
+        T,
+        ReduceOp::new_ref(MinMax::<T> {
+            max: true,
+            skip_nan: true,
+            _t: PhantomData
+        }),
+        Index::None
+    );
 
     /// The variance skipping NaN.
     pub fn nanvar(&self, ddof: f64) -> Scalar<T::Mean> {
-        Scalar(self.moments("nanvar", MomentOut::Var(ddof), true, None, &ReduceOpts::default()))
+        Scalar(self.moments(
+            "nanvar",
+            MomentOut::Var(ddof),
+            true,
+            None,
+            &ReduceOpts::default(),
+        ))
     }
 
     /// The variance over `axes` skipping NaN.
     pub fn nanvar_axes(&self, axes: &[isize], ddof: f64) -> ChunkedArray<T::Mean> {
-        self.moments("nanvar_axes", MomentOut::Var(ddof), true, Some(axes), &ReduceOpts::default())
+        self.moments(
+            "nanvar_axes",
+            MomentOut::Var(ddof),
+            true,
+            Some(axes),
+            &ReduceOpts::default(),
+        )
     }
 
     /// The standard deviation skipping NaN.
     pub fn nanstd(&self, ddof: f64) -> Scalar<T::Mean> {
-        Scalar(self.moments("nanstd", MomentOut::Std(ddof), true, None, &ReduceOpts::default()))
+        Scalar(self.moments(
+            "nanstd",
+            MomentOut::Std(ddof),
+            true,
+            None,
+            &ReduceOpts::default(),
+        ))
     }
 
     /// The standard deviation over `axes` skipping NaN.
     pub fn nanstd_axes(&self, axes: &[isize], ddof: f64) -> ChunkedArray<T::Mean> {
-        self.moments("nanstd_axes", MomentOut::Std(ddof), true, Some(axes), &ReduceOpts::default())
+        self.moments(
+            "nanstd_axes",
+            MomentOut::Std(ddof),
+            true,
+            Some(axes),
+            &ReduceOpts::default(),
+        )
     }
 }

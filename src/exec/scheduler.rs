@@ -33,7 +33,10 @@ fn key(stage: usize, block: usize) -> Key {
 }
 
 fn split(k: Key) -> (usize, usize) {
-    ((k >> BLOCK_BITS) as usize, (k & ((1 << BLOCK_BITS) - 1)) as usize)
+    (
+        (k >> BLOCK_BITS) as usize,
+        (k & ((1 << BLOCK_BITS) - 1)) as usize,
+    )
 }
 
 /// A multiplicative hasher for task keys (keys are already well spread in their low bits).
@@ -186,6 +189,8 @@ struct State {
     ready: BinaryHeap<Reverse<(u64, Key)>>,
     error: Option<Error>,
     finished: bool,
+    /// Workers waiting for a ready task.
+    idle: usize,
     tasks_run: u64,
     held_bytes: usize,
     peak_bytes: usize,
@@ -236,7 +241,10 @@ impl State {
 
     /// Records the output of `k`, releases its inputs and marks waiters ready.
     fn complete(&mut self, s: &Sched<'_>, k: Key, block: Option<BlockRef>) {
-        let p = self.pending.remove(&k).expect("internal: completed task not pending");
+        let p = self
+            .pending
+            .remove(&k)
+            .expect("internal: completed task not pending");
         self.open -= 1;
         self.tasks_run += 1;
         for d in &p.deps {
@@ -252,10 +260,19 @@ impl State {
         if total > 0 {
             self.held_bytes += block.as_ref().map_or(0, |b| b.nbytes());
             self.peak_bytes = self.peak_bytes.max(self.held_bytes);
-            self.done.insert(k, Held { block, remaining: total });
+            self.done.insert(
+                k,
+                Held {
+                    block,
+                    remaining: total,
+                },
+            );
         }
         for w in p.waiters {
-            let wp = self.pending.get_mut(&w).expect("internal: waiter not pending");
+            let wp = self
+                .pending
+                .get_mut(&w)
+                .expect("internal: waiter not pending");
             wp.missing -= 1;
             if wp.missing == 0 {
                 self.ready.push(Reverse((wp.seq, w)));
@@ -265,7 +282,12 @@ impl State {
 }
 
 /// Runs `stages` (a physical plan, stage `i` at index `i`) with `sinks` as outputs.
-pub(crate) fn run(stages: &[&Stage], sinks: &[usize], pool: &rayon::ThreadPool, window: usize) -> Result<RunStats> {
+pub(crate) fn run(
+    stages: &[&Stage],
+    sinks: &[usize],
+    pool: &rayon::ThreadPool,
+    window: usize,
+) -> Result<RunStats> {
     let start = Instant::now();
     let mut infos: Vec<StageInfo<'_>> = stages
         .iter()
@@ -296,6 +318,7 @@ pub(crate) fn run(stages: &[&Stage], sinks: &[usize], pool: &rayon::ThreadPool, 
         ready: BinaryHeap::new(),
         error: None,
         finished: false,
+        idle: 0,
         tasks_run: 0,
         held_bytes: 0,
         peak_bytes: 0,
@@ -306,9 +329,9 @@ pub(crate) fn run(stages: &[&Stage], sinks: &[usize], pool: &rayon::ThreadPool, 
     let workers = pool.current_num_threads().max(1);
     pool.scope(|scope| {
         for _ in 1..workers {
-            scope.spawn(|_| worker(&sched, &state, &cv, window, workers));
+            scope.spawn(|_| worker(&sched, &state, &cv, window));
         }
-        worker(&sched, &state, &cv, window, workers);
+        worker(&sched, &state, &cv, window);
     });
     let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = st.error {
@@ -321,36 +344,39 @@ pub(crate) fn run(stages: &[&Stage], sinks: &[usize], pool: &rayon::ThreadPool, 
     })
 }
 
-fn worker(sched: &Sched<'_>, state: &Mutex<State>, cv: &Condvar, window: usize, workers: usize) {
+fn worker(sched: &Sched<'_>, state: &Mutex<State>, cv: &Condvar, window: usize) {
+    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        let (k, inputs) = {
-            let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                if st.error.is_some() || st.finished {
-                    return;
-                }
-                if let Some(Reverse((_, k))) = st.ready.pop() {
-                    let deps = &st.pending[&k].deps;
-                    let inputs: Vec<BlockRef> = deps
-                        .iter()
-                        .map(|d| {
-                            st.done[d]
-                                .block
-                                .clone()
-                                .expect("internal: a sink's output used as input")
-                        })
-                        .collect();
-                    break (k, inputs);
-                }
-                st = cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        // Take the earliest ready task (waiting while there is none).
+        let (k, inputs) = loop {
+            if st.error.is_some() || st.finished {
+                return;
             }
+            if let Some(Reverse((_, k))) = st.ready.pop() {
+                let inputs: Vec<BlockRef> = st.pending[&k]
+                    .deps
+                    .iter()
+                    .map(|d| {
+                        st.done[d]
+                            .block
+                            .clone()
+                            .expect("internal: a sink's output used as input")
+                    })
+                    .collect();
+                break (k, inputs);
+            }
+            st.idle += 1;
+            st = cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.idle -= 1;
         };
+        drop(st);
         let (s, b) = split(k);
         let stage = sched.stages[s].stage;
         let bidx = stage.grid.unravel(b);
         let result = catch_unwind(AssertUnwindSafe(|| stage.kernel.run(&bidx, &inputs)));
         drop(inputs);
-        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        // One lock both records this task and takes the next one.
+        st = state.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(Ok(block)) => {
                 st.complete(sched, k, block);
@@ -358,8 +384,8 @@ fn worker(sched: &Sched<'_>, state: &Mutex<State>, cv: &Condvar, window: usize, 
                 if st.finished {
                     cv.notify_all();
                 } else {
-                    // This worker takes one ready task itself; wake others for the rest.
-                    for _ in 0..st.ready.len().saturating_sub(1).min(workers) {
+                    // This worker takes one ready task itself; wake idle ones for the rest.
+                    for _ in 0..st.ready.len().saturating_sub(1).min(st.idle) {
                         cv.notify_one();
                     }
                 }

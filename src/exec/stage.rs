@@ -134,7 +134,9 @@ impl StageKernel for ReducePartial {
         } else {
             (self.reduced.clone(), self.weights.clone(), offset)
         };
-        Ok(Some(self.reducer.partial(&mut ev, &reduced, &weights, &offset)))
+        Ok(Some(
+            self.reducer.partial(&mut ev, &reduced, &weights, &offset),
+        ))
     }
 }
 
@@ -175,14 +177,21 @@ pub(crate) struct ReduceFinalize {
 
 impl StageKernel for ReduceFinalize {
     fn deps(&self, out: &[usize], emit: &mut dyn FnMut(usize, Vec<usize>)) {
-        let b = self.to_out.iter().map(|o| o.map_or(0, |j| out[j])).collect();
+        let b = self
+            .to_out
+            .iter()
+            .map(|o| o.map_or(0, |j| out[j]))
+            .collect();
         emit(0, b);
     }
     fn consumers(&self, _slot: usize, _b: &[usize]) -> usize {
         1
     }
     fn run(&self, out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
-        Ok(Some(self.reducer.finalize(&inputs[0], &self.grid.block_shape(out))))
+        Ok(Some(
+            self.reducer
+                .finalize(&inputs[0], &self.grid.block_shape(out)),
+        ))
     }
 }
 
@@ -202,7 +211,11 @@ impl Rechunk {
                 let lo = dst.chunk_start(k, b[k]);
                 let hi = lo + dst.chunk_size(k, b[k]);
                 let r = src.blocks_overlapping(k, lo, hi);
-                if r.is_empty() { (0, 1) } else { (r.start, r.end) }
+                if r.is_empty() {
+                    (0, 1)
+                } else {
+                    (r.start, r.end)
+                }
             })
             .collect()
     }
@@ -241,10 +254,13 @@ impl Rechunk {
                 let lo = origin[k].max(src_origin[k]);
                 let hi = (origin[k] + shape[k]).min(src_origin[k] + src.shape()[k]);
                 let hi = hi.max(lo);
-                s_src.push(SliceInfoElem::from((lo - src_origin[k])..(hi - src_origin[k])));
+                s_src.push(SliceInfoElem::from(
+                    (lo - src_origin[k])..(hi - src_origin[k]),
+                ));
                 s_dst.push(SliceInfoElem::from((lo - origin[k])..(hi - origin[k])));
             }
-            dst.slice_mut(s_dst.as_slice()).assign(&src.slice(s_src.as_slice()));
+            dst.slice_mut(s_dst.as_slice())
+                .assign(&src.slice(s_src.as_slice()));
         });
         Arc::new(dst)
     }
@@ -314,7 +330,9 @@ impl<T: Element> Collect for Collector<T> {
             .map(|(&o, &n)| SliceInfoElem::from(o..o + n))
             .collect();
         let mut guard = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let out = guard.as_mut().ok_or_else(|| Error::arg("collect", "output already taken"))?;
+        let out = guard
+            .as_mut()
+            .ok_or_else(|| Error::arg("collect", "output already taken"))?;
         out.slice_mut(sl.as_slice()).assign(b);
         Ok(())
     }

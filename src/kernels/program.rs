@@ -231,7 +231,11 @@ fn memory_of<T: Element>(a: &ndarray::ArrayD<T>) -> (&[T], i64, Vec<i64>) {
     } else {
         (a.as_ptr() as usize - mem.as_ptr() as usize) / std::mem::size_of::<T>().max(1)
     };
-    (mem, first as i64, a.strides().iter().map(|&s| s as i64).collect())
+    (
+        mem,
+        first as i64,
+        a.strides().iter().map(|&s| s as i64).collect(),
+    )
 }
 
 /// Evaluates a program over the tiles of one block.
@@ -241,6 +245,8 @@ pub(crate) struct BlockEval<'a> {
     regs: Vec<Option<TileVec>>,
     /// The block's shape (`[1]` for a 0-d block).
     pub dims: Vec<usize>,
+    /// Register length: a tile, or the whole block when it is smaller.
+    reg_len: usize,
 }
 
 impl<'a> BlockEval<'a> {
@@ -252,7 +258,11 @@ impl<'a> BlockEval<'a> {
         offset: &[usize],
     ) -> Self {
         let scalar = block_shape.is_empty();
-        let dims: Vec<usize> = if scalar { vec![1] } else { block_shape.to_vec() };
+        let dims: Vec<usize> = if scalar {
+            vec![1]
+        } else {
+            block_shape.to_vec()
+        };
         let out_c = c_strides(&dims);
         let prepared = prog
             .leaves
@@ -299,11 +309,13 @@ impl<'a> BlockEval<'a> {
                 }
             })
             .collect();
+        let reg_len = dims.iter().product::<usize>().clamp(1, TILE);
         BlockEval {
             prog,
             prepared,
             regs: (0..prog.nodes.len()).map(|_| None).collect(),
             dims,
+            reg_len,
         }
     }
 
@@ -345,7 +357,7 @@ impl<'a> BlockEval<'a> {
             }
             let mut reg = self.regs[i]
                 .take()
-                .unwrap_or_else(|| TileVec::new(self.prog.node_dtype(i), TILE));
+                .unwrap_or_else(|| TileVec::new(self.prog.node_dtype(i), self.reg_len));
             self.compute_node(i, tile, reg.as_mut(tile.len));
             self.regs[i] = Some(reg);
         }
@@ -392,7 +404,7 @@ impl<'a> BlockEval<'a> {
         }
         let mut reg = self.regs[last]
             .take()
-            .unwrap_or_else(|| TileVec::new(self.prog.node_dtype(last), TILE));
+            .unwrap_or_else(|| TileVec::new(self.prog.node_dtype(last), self.reg_len));
         self.compute_node(last, tile, reg.as_mut(tile.len));
         self.regs[last] = Some(reg);
         self.regs[last].as_ref().unwrap().as_slice(tile.len)
@@ -426,7 +438,14 @@ fn sub_mut<'b>(t: &'b mut TileMut<'_>, start: usize, len: usize) -> TileMut<'b> 
 }
 
 /// Copies the elements of `tile` from `mem` (through `strides`, from `base`) into `out`.
-fn gather<T: Element>(mem: &[T], dims: &[usize], strides: &[i64], base: i64, tile: &Tile, out: &mut [T]) {
+fn gather<T: Element>(
+    mem: &[T],
+    dims: &[usize],
+    strides: &[i64],
+    base: i64,
+    tile: &Tile,
+    out: &mut [T],
+) {
     let inner = *strides.last().unwrap_or(&0);
     let n = tile.row_len;
     for_each_row(dims, strides, base, tile, |off, dst| {
@@ -450,7 +469,13 @@ mod tests {
 
     #[test]
     fn tiles_cover_block_once() {
-        for dims in [vec![5usize, 3], vec![3, 5000], vec![1], vec![7, 1, 2049], vec![4, 0]] {
+        for dims in [
+            vec![5usize, 3],
+            vec![3, 5000],
+            vec![1],
+            vec![7, 1, 2049],
+            vec![4, 0],
+        ] {
             let n: usize = dims.iter().product();
             let mut seen = vec![0u8; n];
             for t in tiles(&dims) {

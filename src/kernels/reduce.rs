@@ -57,7 +57,13 @@ pub(crate) trait ReduceKernel: Send + Sync {
     /// Folds the block evaluated by `ev` into a state block. `reduced[k]` marks reduced axes
     /// and `weights[k]` gives each axis's weight in the reduction index (arg reductions);
     /// `offset` is the block's global offset.
-    fn partial(&self, ev: &mut BlockEval<'_>, reduced: &[bool], weights: &[u64], offset: &[usize]) -> BlockRef;
+    fn partial(
+        &self,
+        ev: &mut BlockEval<'_>,
+        reduced: &[bool],
+        weights: &[u64],
+        offset: &[usize],
+    ) -> BlockRef;
     /// Merges state blocks of one shape, in the order given.
     fn combine(&self, parts: &[BlockRef]) -> BlockRef;
     /// Turns a state block into an output block of `out_shape` (same element count).
@@ -88,15 +94,33 @@ impl<R: Reducer> ReduceKernel for ReduceOp<R> {
         self.0.needs_elements()
     }
 
-    fn partial(&self, ev: &mut BlockEval<'_>, reduced: &[bool], weights: &[u64], offset: &[usize]) -> BlockRef {
+    fn partial(
+        &self,
+        ev: &mut BlockEval<'_>,
+        reduced: &[bool],
+        weights: &[u64],
+        offset: &[usize],
+    ) -> BlockRef {
         let r = &self.0;
         let dims = ev.dims.clone();
         let d = dims.len();
-        let sdims: Vec<usize> = dims.iter().zip(reduced).map(|(&n, &red)| if red { 1 } else { n }).collect();
+        let sdims: Vec<usize> = dims
+            .iter()
+            .zip(reduced)
+            .map(|(&n, &red)| if red { 1 } else { n })
+            .collect();
         let sc = c_strides(&sdims);
-        let sstrides: Vec<i64> = sc.iter().zip(reduced).map(|(&s, &red)| if red { 0 } else { s as i64 }).collect();
+        let sstrides: Vec<i64> = sc
+            .iter()
+            .zip(reduced)
+            .map(|(&s, &red)| if red { 0 } else { s as i64 })
+            .collect();
         let wstrides: Vec<i64> = weights.iter().map(|&w| w as i64).collect();
-        let gbase: i64 = offset.iter().zip(&wstrides).map(|(&o, &w)| o as i64 * w).sum();
+        let gbase: i64 = offset
+            .iter()
+            .zip(&wstrides)
+            .map(|(&o, &w)| o as i64 * w)
+            .sum();
         let gstep = weights[d - 1];
         let mut states = vec![r.init(); sdims.iter().product()];
         let last_reduced = reduced[d - 1];
@@ -213,7 +237,13 @@ impl<T: Number> Reducer for Sum<T> {
     #[inline]
     fn fold_run(&self, s: &mut T::Acc, xs: &[T], _: u64, _: u64) {
         let v = if self.skip_nan {
-            pairwise_sum(xs, |x: T| if x.is_nan() { T::Acc::ZERO } else { x.cast::<T::Acc>() })
+            pairwise_sum(xs, |x: T| {
+                if x.is_nan() {
+                    T::Acc::ZERO
+                } else {
+                    x.cast::<T::Acc>()
+                }
+            })
         } else {
             pairwise_sum(xs, |x: T| x.cast::<T::Acc>())
         };
@@ -337,7 +367,10 @@ impl<T: Number> Reducer for MomentsReducer<T> {
     fn fold_run(&self, s: &mut Moments, xs: &[T], _: u64, _: u64) {
         let (n, sum) = if self.skip_nan {
             let n = xs.iter().filter(|x| !x.is_nan()).count();
-            (n, pairwise_sum(xs, |x: T| if x.is_nan() { 0.0 } else { x.to_f64() }))
+            (
+                n,
+                pairwise_sum(xs, |x: T| if x.is_nan() { 0.0 } else { x.to_f64() }),
+            )
         } else {
             (xs.len(), pairwise_sum(xs, |x: T| x.to_f64()))
         };
@@ -348,11 +381,21 @@ impl<T: Number> Reducer for MomentsReducer<T> {
         let m2 = if self.out == MomentOut::Mean {
             0.0
         } else if self.skip_nan {
-            pairwise_sum(xs, |x: T| if x.is_nan() { 0.0 } else { (x.to_f64() - mean) * (x.to_f64() - mean) })
+            pairwise_sum(xs, |x: T| {
+                if x.is_nan() {
+                    0.0
+                } else {
+                    (x.to_f64() - mean) * (x.to_f64() - mean)
+                }
+            })
         } else {
             pairwise_sum(xs, |x: T| (x.to_f64() - mean) * (x.to_f64() - mean))
         };
-        s.merge(&Moments { n: n as f64, mean, m2 });
+        s.merge(&Moments {
+            n: n as f64,
+            mean,
+            m2,
+        });
     }
     fn fold_each(&self, s: &mut [Moments], xs: &[T], _: u64, _: u64) {
         for (s, &x) in s.iter_mut().zip(xs) {
@@ -375,8 +418,16 @@ impl<T: Number> Reducer for MomentsReducer<T> {
             }
             MomentOut::Var(ddof) | MomentOut::Std(ddof) => {
                 let dof = s.n - ddof;
-                let var = if dof <= 0.0 { f64::NAN } else { (s.m2 / dof).max(0.0) };
-                if let MomentOut::Std(_) = self.out { var.sqrt() } else { var }
+                let var = if dof <= 0.0 {
+                    f64::NAN
+                } else {
+                    (s.m2 / dof).max(0.0)
+                };
+                if let MomentOut::Std(_) = self.out {
+                    var.sqrt()
+                } else {
+                    var
+                }
             }
         };
         <T::Mean as Element>::from_f64(v)
@@ -429,7 +480,11 @@ impl<T: Number> Reducer for MinMax<T> {
                 m = x;
             }
         }
-        let valid = if self.skip_nan { xs.iter().any(|x| !x.is_nan()) } else { !xs.is_empty() };
+        let valid = if self.skip_nan {
+            xs.iter().any(|x| !x.is_nan())
+        } else {
+            !xs.is_empty()
+        };
         s.v = m;
         s.seen |= valid;
         s.nan |= nan && !self.skip_nan;
@@ -442,7 +497,11 @@ impl<T: Number> Reducer for MinMax<T> {
         a.nan |= b.nan;
     }
     fn finalize(&self, s: &Extreme<T>) -> T {
-        if s.nan || !s.seen { T::from_f64(f64::NAN) } else { s.v }
+        if s.nan || !s.seen {
+            T::from_f64(f64::NAN)
+        } else {
+            s.v
+        }
     }
     fn needs_elements(&self) -> bool {
         true

@@ -60,7 +60,9 @@ pub(crate) fn explain(p: &PhysicalPlan) -> String {
 
 /// Graphviz DOT of the stage graph.
 pub(crate) fn to_dot(p: &PhysicalPlan) -> String {
-    let mut s = String::from("digraph rask {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+    let mut s = String::from(
+        "digraph rask {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+    );
     for (n, st) in p.graph.node_references() {
         let label = format!(
             "#{} {}\\n{}\\nshape {:?} chunks {:?}\\n{} tasks",

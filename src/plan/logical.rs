@@ -79,7 +79,11 @@ impl Builder {
                 }
                 continue;
             }
-            let inputs: Vec<NodeIndex> = e.inputs.iter().map(|i| self.by_ptr[&Arc::as_ptr(i)]).collect();
+            let inputs: Vec<NodeIndex> = e
+                .inputs
+                .iter()
+                .map(|i| self.by_ptr[&Arc::as_ptr(i)])
+                .collect();
             let key = (e.op_key(), inputs.clone());
             let node = match self.by_key.get(&key) {
                 Some(&n) => {

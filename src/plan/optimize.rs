@@ -17,8 +17,8 @@ use std::collections::HashMap;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::logical::LogicalPlan;
 use super::Op;
+use super::logical::LogicalPlan;
 use crate::exec::stage::{
     Collect, CollectStage, FromBlocksStage, FusedMap, MapBlocksStage, Rechunk, ReduceCombine,
     ReduceFinalize, ReducePartial, Stage,
@@ -40,7 +40,11 @@ pub(crate) struct PhysicalPlan {
 
 impl PhysicalPlan {
     /// Lowers `plan`, with a collector per output and `split_every` as the default fan-in.
-    pub(crate) fn lower(plan: &LogicalPlan, collectors: &[Arc<dyn Collect>], split_every: usize) -> PhysicalPlan {
+    pub(crate) fn lower(
+        plan: &LogicalPlan,
+        collectors: &[Arc<dyn Collect>],
+        split_every: usize,
+    ) -> PhysicalPlan {
         let mut l = Lowering {
             plan,
             graph: DiGraph::new(),
@@ -53,20 +57,18 @@ impl PhysicalPlan {
             let grid = l.graph[s].grid.clone();
             let dtype = l.graph[s].dtype;
             let elem_bytes = l.graph[s].elem_bytes;
-            sinks.push(l.add_stage(
-                Stage {
-                    kind: "collect",
-                    detail: "into memory".into(),
-                    grid: grid.clone(),
-                    dtype,
-                    elem_bytes,
-                    inputs: vec![s.index()],
-                    kernel: Box::new(CollectStage {
-                        grid,
-                        target: target.clone(),
-                    }),
-                },
-            ));
+            sinks.push(l.add_stage(Stage {
+                kind: "collect",
+                detail: "into memory".into(),
+                grid: grid.clone(),
+                dtype,
+                elem_bytes,
+                inputs: vec![s.index()],
+                kernel: Box::new(CollectStage {
+                    grid,
+                    target: target.clone(),
+                }),
+            }));
         }
         PhysicalPlan {
             graph: l.graph,
@@ -173,7 +175,9 @@ impl Lowering<'_> {
                 let mut cur_grid = sgrid;
                 while (0..d).any(|k| reduced[k] && cur_grid.blocks_on_axis(k) > 1) {
                     let in_blocks = cur_grid.blocks_per_axis();
-                    let fan: Vec<usize> = (0..d).map(|k| if reduced[k] { per_axis } else { 1 }).collect();
+                    let fan: Vec<usize> = (0..d)
+                        .map(|k| if reduced[k] { per_axis } else { 1 })
+                        .collect();
                     let axes_sizes: Vec<Vec<usize>> = (0..d)
                         .map(|k| {
                             if reduced[k] {
@@ -186,7 +190,11 @@ impl Lowering<'_> {
                     let g = grid_from(&axes_sizes, &cur_grid);
                     cur = self.add_stage(Stage {
                         kind: "combine",
-                        detail: format!("{} (fan-in {})", kernel.name(), fan.iter().product::<usize>()),
+                        detail: format!(
+                            "{} (fan-in {})",
+                            kernel.name(),
+                            fan.iter().product::<usize>()
+                        ),
                         grid: g.clone(),
                         dtype: None,
                         elem_bytes: sbytes,
@@ -291,20 +299,29 @@ impl Lowering<'_> {
         let inputs = self.plan.inputs(n);
         let node = match &e.op {
             Op::Map(kernel) => {
-                let args = inputs.iter().map(|&i| self.build(b, i, axes.clone())).collect();
+                let args = inputs
+                    .iter()
+                    .map(|&i| self.build(b, i, axes.clone()))
+                    .collect();
                 PNode::Op {
                     kernel: kernel.clone(),
                     args,
                 }
             }
             Op::View { axes: vaxes } => {
-                let composed: Vec<Option<usize>> = axes.iter().map(|a| a.and_then(|i| vaxes[i])).collect();
+                let composed: Vec<Option<usize>> =
+                    axes.iter().map(|a| a.and_then(|i| vaxes[i])).collect();
                 let i = self.build(b, inputs[0], composed);
                 b.memo.insert((n, axes), i);
                 return i;
             }
             Op::Generate(g) => leaf(b, LeafSource::Gen(g.clone()), &e, axes.clone()),
-            Op::Array(data) => leaf(b, LeafSource::Array { data: data.clone() }, &e, axes.clone()),
+            Op::Array(data) => leaf(
+                b,
+                LeafSource::Array { data: data.clone() },
+                &e,
+                axes.clone(),
+            ),
             _ => {
                 let stage = self.materialize(n);
                 let slot = b.slots.len();
@@ -319,7 +336,12 @@ impl Lowering<'_> {
     }
 }
 
-fn leaf(b: &mut ProgBuilder, source: LeafSource, e: &super::Expr, axes: Vec<Option<usize>>) -> PNode {
+fn leaf(
+    b: &mut ProgBuilder,
+    source: LeafSource,
+    e: &super::Expr,
+    axes: Vec<Option<usize>>,
+) -> PNode {
     b.prog.leaves.push(Leaf {
         source,
         dtype: e.dtype,
