@@ -56,6 +56,7 @@
 //! | `da.nanmean(x)` | `x.nanmean()` |
 //! | `x.argmax(axis=1)` | `x.argmax_axis(1)` |
 //! | `x.rechunk((100, 1000))` | `x.rechunk(&[100, 1000])` |
+//! | `x.T`, `x.transpose((2, 0, 1))`, `x.swapaxes(0, 1)` | `x.t()`, `x.transpose(&[2, 0, 1])`, `x.swap_axes(0, 1)` |
 //! | `x.compute()` | `x.compute()?` |
 //! | `dask.compute(a, b)` | `rask::compute_all(&[&a, &b])?` |
 //! | `dask.config.set(num_workers=4)` | `x.compute_with(&Config::default().threads(4))` |

@@ -6,6 +6,7 @@
 mod creation;
 mod elementwise;
 mod reduce;
+mod shape;
 
 use std::marker::PhantomData;
 use std::sync::Arc;

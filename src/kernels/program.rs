@@ -98,11 +98,22 @@ impl Program {
         self.nodes
             .iter()
             .map(|n| match n {
-                PNode::Leaf(l) => match &self.leaves[*l].source {
-                    LeafSource::Input { slot } => format!("in{slot}"),
-                    LeafSource::Array { .. } => "ndarray".to_string(),
-                    LeafSource::Gen(g) => g.name(),
-                },
+                PNode::Leaf(l) => {
+                    let leaf = &self.leaves[*l];
+                    let name = match &leaf.source {
+                        LeafSource::Input { slot } => format!("in{slot}"),
+                        LeafSource::Array { .. } => "ndarray".to_string(),
+                        LeafSource::Gen(g) => g.name(),
+                    };
+                    let identity = leaf.axes.len() == leaf.shape.len()
+                        && leaf.axes.iter().enumerate().all(|(j, a)| *a == Some(j));
+                    if identity {
+                        name
+                    } else {
+                        let axes: Vec<String> = leaf.axes.iter().map(|a| a.map_or("-".into(), |k| k.to_string())).collect();
+                        format!("{name}.view[{}]", axes.join(","))
+                    }
+                }
                 PNode::Op { kernel, .. } => kernel.name(),
             })
             .collect()

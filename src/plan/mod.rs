@@ -166,7 +166,7 @@ impl Expr {
             Op::Array(_) => "from_ndarray".into(),
             Op::FromBlocks(_) => "from_blocks".into(),
             Op::Map(k) => k.name(),
-            Op::View { .. } => "broadcast".into(),
+            Op::View { axes } => format!("view{axes:?}"),
             Op::Reduce { kernel, axes, .. } => format!("{}{:?}", kernel.name(), axes),
             Op::Rechunk => "rechunk".into(),
             Op::MapBlocks(_) => "map_blocks".into(),
