@@ -123,7 +123,23 @@ pub(crate) fn plan_exprs(
         .iter()
         .map(|e| with_dtype!(e.dtype, T => Arc::new(Collector::<T>::new(e.shape())) as Arc<dyn Collect>))
         .collect();
-    let plan = PhysicalPlan::lower(&logical, &collectors, config.default_split_every());
+    let split_every = config.default_split_every();
+    // Lowering recurses along chains of operations; deep plans get a thread with a stack to match.
+    let plan = if logical.depth < 1_000 {
+        PhysicalPlan::lower(&logical, &collectors, split_every)
+    } else {
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("rask-planner".into())
+                .stack_size((16 << 20) + logical.depth * 4096)
+                .spawn_scoped(s, || {
+                    PhysicalPlan::lower(&logical, &collectors, split_every)
+                })
+                .expect("cannot start the planner thread")
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    };
     (plan, collectors)
 }
 

@@ -73,17 +73,32 @@ impl<T: Element> ChunkedArray<T> {
 /// `axes` as a permutation of `0..ndim`, or an error naming `op`.
 fn permutation(op: &str, axes: &[isize], ndim: usize) -> Result<Vec<usize>> {
     if axes.len() != ndim {
-        return Err(Error::axes(op, axes, ndim, "a permutation must name every axis once"));
+        return Err(Error::axes(
+            op,
+            axes,
+            ndim,
+            "a permutation must name every axis once",
+        ));
     }
     let mut seen = vec![false; ndim];
     let mut out = Vec::with_capacity(ndim);
     for &a in axes {
         let k = if a < 0 { a + ndim as isize } else { a };
         if k < 0 || k >= ndim as isize {
-            return Err(Error::axes(op, axes, ndim, &format!("axis {a} is out of range")));
+            return Err(Error::axes(
+                op,
+                axes,
+                ndim,
+                &format!("axis {a} is out of range"),
+            ));
         }
         if std::mem::replace(&mut seen[k as usize], true) {
-            return Err(Error::axes(op, axes, ndim, &format!("axis {a} is repeated")));
+            return Err(Error::axes(
+                op,
+                axes,
+                ndim,
+                &format!("axis {a} is repeated"),
+            ));
         }
         out.push(k as usize);
     }

@@ -110,7 +110,11 @@ impl Program {
                     if identity {
                         name
                     } else {
-                        let axes: Vec<String> = leaf.axes.iter().map(|a| a.map_or("-".into(), |k| k.to_string())).collect();
+                        let axes: Vec<String> = leaf
+                            .axes
+                            .iter()
+                            .map(|a| a.map_or("-".into(), |k| k.to_string()))
+                            .collect();
                         format!("{name}.view[{}]", axes.join(","))
                     }
                 }

@@ -19,6 +19,8 @@ pub(crate) struct LogicalPlan {
     pub outputs: Vec<NodeIndex>,
     /// How many expression nodes were merged into an equal one.
     pub merged: usize,
+    /// The longest chain of operations (lowering recurses this deep).
+    pub depth: usize,
 }
 
 impl LogicalPlan {
@@ -30,12 +32,15 @@ impl LogicalPlan {
             by_ptr: HashMap::new(),
             by_key: HashMap::new(),
             merged: 0,
+            depth: HashMap::new(),
         };
-        let outs = outputs.iter().map(|e| b.add(e)).collect();
+        let outs: Vec<NodeIndex> = outputs.iter().map(|e| b.add(e)).collect();
+        let depth = outs.iter().map(|n| b.depth[n]).max().unwrap_or(0);
         LogicalPlan {
             graph: b.graph,
             outputs: outs,
             merged: b.merged,
+            depth,
         }
     }
 
@@ -59,6 +64,7 @@ struct Builder {
     by_ptr: HashMap<*const Expr, NodeIndex>,
     by_key: HashMap<(String, Vec<NodeIndex>), NodeIndex>,
     merged: usize,
+    depth: HashMap<NodeIndex, usize>,
 }
 
 impl Builder {
@@ -91,7 +97,9 @@ impl Builder {
                     n
                 }
                 None => {
+                    let d = inputs.iter().map(|i| self.depth[i] + 1).max().unwrap_or(1);
                     let n = self.graph.add_node(LNode { expr: e.clone() });
+                    self.depth.insert(n, d);
                     for (pos, &i) in inputs.iter().enumerate() {
                         self.graph.add_edge(i, n, pos);
                     }

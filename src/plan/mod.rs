@@ -137,6 +137,19 @@ pub(crate) struct Expr {
     pub id: u64,
 }
 
+impl Drop for Expr {
+    /// Drops chains of expressions iteratively: a plan of a million chained operations must
+    /// not overflow the stack when its last handle goes.
+    fn drop(&mut self) {
+        let mut stack = std::mem::take(&mut self.inputs);
+        while let Some(e) = stack.pop() {
+            if let Ok(mut last) = Arc::try_unwrap(e) {
+                stack.append(&mut last.inputs);
+            }
+        }
+    }
+}
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A fresh process-unique id.
