@@ -87,8 +87,11 @@ impl Computed {
     }
 }
 
-/// Computes several outputs in one run; inputs they share are read or generated once per
-/// run and common subexpressions are merged.
+/// Computes several outputs in one run. Equal subexpressions are merged, and every stage the
+/// outputs share (a user closure's blocks, a reduction, a rechunk) runs once. Fusable inputs
+/// (generators, in-memory arrays, elementwise chains) are recomputed inside each consuming
+/// kernel instead of being stored: that costs arithmetic but no memory, which is what keeps
+/// plans like `x - x.mean_axes(&[0])` within a fixed budget.
 ///
 /// ```
 /// use rask::prelude::*;

@@ -142,9 +142,6 @@ macro_rules! tile_dispatch {
             pub(crate) fn sub_mut(&mut self, start: usize, len: usize) -> TileMut<'_> {
                 match self { $(TileVec::$v(v) => TileMut::$v(&mut v[start..start + len]),)* }
             }
-            pub(crate) fn dtype(&self) -> DType {
-                match self { $(TileVec::$v(_) => DType::$v,)* }
-            }
             /// The buffer as a block of `shape` (its length must be the product of `shape`).
             pub(crate) fn into_block(self, shape: &[usize]) -> crate::block::BlockRef {
                 let shape = ndarray::IxDyn(shape);
@@ -159,17 +156,11 @@ macro_rules! tile_dispatch {
             pub(crate) fn sub(self, start: usize, len: usize) -> TileSlice<'a> {
                 match self { $(TileSlice::$v(s) => TileSlice::$v(&s[start..start + len]),)* }
             }
-            pub(crate) fn len(&self) -> usize {
-                match self { $(TileSlice::$v(s) => s.len(),)* }
-            }
             pub(crate) fn dtype(&self) -> DType {
                 match self { $(TileSlice::$v(_) => DType::$v,)* }
             }
         }
         impl TileMut<'_> {
-            pub(crate) fn len(&self) -> usize {
-                match self { $(TileMut::$v(s) => s.len(),)* }
-            }
             pub(crate) fn dtype(&self) -> DType {
                 match self { $(TileMut::$v(_) => DType::$v,)* }
             }

@@ -185,11 +185,11 @@ impl<T: Element> ChunkedArray<T> {
     {
         match rhs {
             Operand::Array(b) => {
-                let k = Binary::new(name, format!("{name}<{}>", T::DTYPE), f);
+                let k = Binary::kernel(name, format!("{name}<{}>", T::DTYPE), f);
                 Self::nary_kernel(name, &[self, &b], k)
             }
             Operand::Scalar(s) => {
-                let k = Unary::new(
+                let k = Unary::kernel(
                     format!("{name}({s})"),
                     format!("{name}<{}>({s:?})", T::DTYPE),
                     move |a| f(a, s),
@@ -204,7 +204,7 @@ impl<T: Element> ChunkedArray<T> {
     where
         F: Fn(T, T) -> T + Copy + Send + Sync + 'static,
     {
-        let k = Unary::new(
+        let k = Unary::kernel(
             format!("r{name}({lhs})"),
             format!("r{name}<{}>({lhs:?})", T::DTYPE),
             move |a| f(lhs, a),
@@ -261,7 +261,7 @@ impl<T: Element> ChunkedArray<T> {
         if T::DTYPE == U::DTYPE {
             return ChunkedArray::from_result(self.inner.clone());
         }
-        self.unary_kernel(Unary::new(
+        self.unary_kernel(Unary::kernel(
             format!("cast<{}>", U::DTYPE),
             format!("cast<{}→{}>", T::DTYPE, U::DTYPE),
             |a: T| a.cast::<U>(),
@@ -284,7 +284,7 @@ impl<T: Element> ChunkedArray<T> {
         F: Fn(T) -> U + Send + Sync + 'static,
     {
         let id = fresh_id();
-        self.unary_kernel(Unary::new("map", format!("map#{id}"), f))
+        self.unary_kernel(Unary::kernel("map", format!("map#{id}"), f))
     }
 
     /// Applies `f(block, block_index)` to each block; it must return a block of the same
@@ -372,12 +372,12 @@ pub fn where_<T: Element>(
 impl<T: Number> ChunkedArray<T> {
     /// `|x|` elementwise (wrapping for the most negative integer).
     pub fn abs(&self) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new("abs", format!("abs<{}>", T::DTYPE), T::abs))
+        self.unary_kernel(Unary::kernel("abs", format!("abs<{}>", T::DTYPE), T::abs))
     }
 
     /// `x^n` elementwise for an integer power.
     pub fn powi(&self, n: i32) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new(
+        self.unary_kernel(Unary::kernel(
             format!("powi({n})"),
             format!("powi<{}>({n})", T::DTYPE),
             move |a| T::powi(a, n),
@@ -393,7 +393,7 @@ impl<T: Number> ChunkedArray<T> {
     /// # Ok::<(), rask::Error>(())
     /// ```
     pub fn clip(&self, lo: T, hi: T) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new(
+        self.unary_kernel(Unary::kernel(
             format!("clip({lo}, {hi})"),
             format!("clip<{}>({lo:?},{hi:?})", T::DTYPE),
             move |a: T| {
@@ -433,21 +433,27 @@ impl<T: Number> ChunkedArray<T> {
 impl<T: Float> ChunkedArray<T> {
     /// `√x` elementwise.
     pub fn sqrt(&self) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new("sqrt", format!("sqrt<{}>", T::DTYPE), |a: T| {
-            a.sqrt()
-        }))
+        self.unary_kernel(Unary::kernel(
+            "sqrt",
+            format!("sqrt<{}>", T::DTYPE),
+            |a: T| a.sqrt(),
+        ))
     }
 
     /// `eˣ` elementwise.
     pub fn exp(&self) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new("exp", format!("exp<{}>", T::DTYPE), |a: T| {
-            a.exp()
-        }))
+        self.unary_kernel(Unary::kernel(
+            "exp",
+            format!("exp<{}>", T::DTYPE),
+            |a: T| a.exp(),
+        ))
     }
 
     /// The natural logarithm elementwise.
     pub fn ln(&self) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new("ln", format!("ln<{}>", T::DTYPE), |a: T| a.ln()))
+        self.unary_kernel(Unary::kernel("ln", format!("ln<{}>", T::DTYPE), |a: T| {
+            a.ln()
+        }))
     }
 
     /// `xᵖ` elementwise.
@@ -459,7 +465,7 @@ impl<T: Float> ChunkedArray<T> {
     /// # Ok::<(), rask::Error>(())
     /// ```
     pub fn powf(&self, p: T) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new(
+        self.unary_kernel(Unary::kernel(
             format!("powf({p})"),
             format!("powf<{}>({p:?})", T::DTYPE),
             move |a: T| a.powf(p),
@@ -468,7 +474,7 @@ impl<T: Float> ChunkedArray<T> {
 
     /// Whether each element is NaN.
     pub fn is_nan(&self) -> ChunkedArray<bool> {
-        self.unary_kernel(Unary::new(
+        self.unary_kernel(Unary::kernel(
             "isnan",
             format!("isnan<{}>", T::DTYPE),
             |a: T| Element::is_nan(a),
@@ -501,7 +507,7 @@ impl ChunkedArray<bool> {
     /// # Ok::<(), rask::Error>(())
     /// ```
     pub fn not(&self) -> ChunkedArray<bool> {
-        self.unary_kernel(Unary::new("not", "not", |a: bool| !a))
+        self.unary_kernel(Unary::kernel("not", "not", |a: bool| !a))
     }
 }
 
@@ -618,7 +624,7 @@ scalar_lhs_ops!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
 impl<T: Number> Neg for &ChunkedArray<T> {
     type Output = ChunkedArray<T>;
     fn neg(self) -> ChunkedArray<T> {
-        self.unary_kernel(Unary::new("neg", format!("neg<{}>", T::DTYPE), T::neg))
+        self.unary_kernel(Unary::kernel("neg", format!("neg<{}>", T::DTYPE), T::neg))
     }
 }
 

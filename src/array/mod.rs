@@ -65,14 +65,6 @@ impl<T: Element> std::fmt::Debug for ChunkedArray<T> {
 }
 
 impl<T: Element> ChunkedArray<T> {
-    pub(crate) fn from_expr(e: Arc<Expr>) -> Self {
-        debug_assert_eq!(e.dtype, T::DTYPE);
-        ChunkedArray {
-            inner: Ok(e),
-            _t: PhantomData,
-        }
-    }
-
     pub(crate) fn from_result(r: Result<Arc<Expr>>) -> Self {
         ChunkedArray {
             inner: r,
@@ -173,7 +165,9 @@ impl<T: Element> ChunkedArray<T> {
     /// ```
     pub fn explain(&self) -> String {
         match self.expr_ref() {
-            Ok(e) => crate::plan::explain::explain(&plan_exprs(&[e.clone()], &Config::default()).0),
+            Ok(e) => crate::plan::explain::explain(
+                &plan_exprs(std::slice::from_ref(e), &Config::default()).0,
+            ),
             Err(e) => format!("invalid plan: {e}"),
         }
     }
@@ -181,7 +175,9 @@ impl<T: Element> ChunkedArray<T> {
     /// The plan as Graphviz DOT.
     pub fn to_dot(&self) -> String {
         match self.expr_ref() {
-            Ok(e) => crate::plan::explain::to_dot(&plan_exprs(&[e.clone()], &Config::default()).0),
+            Ok(e) => crate::plan::explain::to_dot(
+                &plan_exprs(std::slice::from_ref(e), &Config::default()).0,
+            ),
             Err(e) => format!("// invalid plan: {e}\ndigraph rask {{}}\n"),
         }
     }

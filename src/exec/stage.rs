@@ -52,10 +52,6 @@ impl Stage {
     pub(crate) fn block_bytes(&self) -> usize {
         self.grid.max_block_len() * self.elem_bytes
     }
-
-    pub(crate) fn is_sink(&self) -> bool {
-        self.kind == "collect"
-    }
 }
 
 // ---------------------------------------------------------------- fused elementwise

@@ -33,7 +33,7 @@ pub(crate) struct Unary<T, U, F> {
 }
 
 impl<T: Element, U: Element, F: Fn(T) -> U + Send + Sync + 'static> Unary<T, U, F> {
-    pub(crate) fn new(name: impl Into<String>, key: impl Into<String>, f: F) -> KernelRef {
+    pub(crate) fn kernel(name: impl Into<String>, key: impl Into<String>, f: F) -> KernelRef {
         Arc::new(Unary {
             name: name.into(),
             key: key.into(),
@@ -72,7 +72,7 @@ pub(crate) struct Binary<T, U, F> {
 }
 
 impl<T: Element, U: Element, F: Fn(T, T) -> U + Send + Sync + 'static> Binary<T, U, F> {
-    pub(crate) fn new(name: impl Into<String>, key: impl Into<String>, f: F) -> KernelRef {
+    pub(crate) fn kernel(name: impl Into<String>, key: impl Into<String>, f: F) -> KernelRef {
         Arc::new(Binary {
             name: name.into(),
             key: key.into(),

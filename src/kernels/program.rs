@@ -494,8 +494,8 @@ mod tests {
             let n: usize = dims.iter().product();
             let mut seen = vec![0u8; n];
             for t in tiles(&dims) {
-                for i in t.start..t.start + t.len {
-                    seen[i] += 1;
+                for c in &mut seen[t.start..t.start + t.len] {
+                    *c += 1;
                 }
                 assert!(t.len <= TILE.max(dims[dims.len() - 1].min(TILE)));
             }

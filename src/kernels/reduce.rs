@@ -16,7 +16,7 @@ use std::sync::Arc;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::block::{BlockRef, downcast};
-use crate::element::{DType, Element, Float, Number};
+use crate::element::{DType, Element, Number};
 use crate::grid::c_strides;
 use crate::kernels::program::{BlockEval, for_each_row, tiles};
 
@@ -650,10 +650,6 @@ impl<T: Element> Reducer for CountNonzero<T> {
     }
 }
 
-/// Marker so that `Float`-only reductions can be named in bounds.
-#[allow(dead_code)]
-pub(crate) fn is_float<T: Float>() {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,7 +657,7 @@ mod tests {
     #[test]
     fn pairwise_sum_is_accurate() {
         let xs: Vec<f64> = (0..100_003).map(|i| 0.1 + (i % 7) as f64).collect();
-        let exact: f64 = xs.iter().map(|&x| x as f64).sum();
+        let exact: f64 = xs.iter().sum();
         let p = pairwise_sum(&xs, |x: f64| x);
         assert!((p - exact).abs() / exact < 1e-12);
     }

@@ -210,12 +210,4 @@ impl Expr {
         };
         format!("{k}|{}|{:?}", self.dtype, self.grid)
     }
-
-    /// Whether the op can be fused into its consumer's per-tile program.
-    pub(crate) fn is_fusable(&self) -> bool {
-        matches!(
-            self.op,
-            Op::Generate(_) | Op::Array(_) | Op::Map(_) | Op::View { .. }
-        )
-    }
 }

@@ -135,6 +135,7 @@ impl Lowering<'_> {
                 split_every,
                 weights,
             } => {
+                debug_assert_eq!(kernel.out_dtype(), e.dtype, "reduction dtype");
                 let src = &self.plan.graph[inputs[0]].expr;
                 let domain = src.grid.clone();
                 let d = domain.ndim();
@@ -315,7 +316,10 @@ impl Lowering<'_> {
                 b.memo.insert((n, axes), i);
                 return i;
             }
-            Op::Generate(g) => leaf(b, LeafSource::Gen(g.clone()), &e, axes.clone()),
+            Op::Generate(g) => {
+                debug_assert_eq!(g.dtype(), e.dtype, "generator dtype");
+                leaf(b, LeafSource::Gen(g.clone()), &e, axes.clone())
+            }
             Op::Array(data) => leaf(
                 b,
                 LeafSource::Array { data: data.clone() },
