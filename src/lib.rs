@@ -63,6 +63,7 @@
 //! | `x.visualize()` | `x.to_dot()`, `x.explain()` |
 
 #![warn(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
 mod array;
 pub(crate) mod block;

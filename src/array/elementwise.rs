@@ -249,14 +249,16 @@ impl<T: Element> ChunkedArray<T> {
         self.binary_op("ne", rhs.into_operand(), |a, b| a != b)
     }
 
-    /// Converts each element to `U` as Rust's `as` does (NumPy's `astype`).
+    /// Converts each element to `U` as Rust's `as` does (NumPy's `astype`): floats truncate
+    /// toward zero when cast to integers.
     ///
     /// ```
     /// use rask::prelude::*;
     /// let x = ChunkedArray::<f64>::full(&[4], &[2], 2.7);
-    /// assert_eq!(x.cast::<i32>().sum().compute()?, 8);
+    /// let s: i64 = x.cast::<i32>().sum().compute()?; // the sum of i32 is i64, as in NumPy
+    /// assert_eq!(s, 8);
+    /// # Ok::<(), rask::Error>(())
     /// ```
-    /// (`sum` of `i32` is `i64`.)
     pub fn cast<U: Element>(&self) -> ChunkedArray<U> {
         if T::DTYPE == U::DTYPE {
             return ChunkedArray::from_result(self.inner.clone());

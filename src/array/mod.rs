@@ -161,7 +161,7 @@ impl<T: Element> ChunkedArray<T> {
     /// use rask::prelude::*;
     /// let x = ChunkedArray::<f64>::random(&[1000, 1000], &[100, 100]);
     /// let plan = ((&x + 1.0) * 2.0).mean().explain();
-    /// assert!(plan.contains("random → add(1) → mul(2)"), "{plan}");
+    /// assert!(plan.contains("random(seed=0) → add(1) → mul(2)"), "{plan}");
     /// ```
     pub fn explain(&self) -> String {
         match self.expr_ref() {
