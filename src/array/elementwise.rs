@@ -16,6 +16,7 @@ use crate::element::{Element, Float, Number};
 use crate::error::{Error, Result};
 use crate::grid::ChunkGrid;
 use crate::kernels::elementwise::{Binary, KernelRef, Select, Unary};
+use crate::kernels::program::SrcAxis;
 use crate::plan::{Expr, MapBlocksFn, Op, fresh_id};
 
 /// The right-hand side of an elementwise operation: an array or a scalar.
@@ -144,7 +145,18 @@ pub(crate) fn align(op: &str, exprs: &[Arc<Expr>]) -> Result<(ChunkGrid, Vec<Arc
         }
         let identity = e.shape().len() == nd && axes.iter().enumerate().all(|(j, a)| *a == Some(j));
         if !identity {
-            x = Expr::new(grid.clone(), e.dtype, Op::View { axes }, vec![x]);
+            // Input axis k is read along the output axis that maps to it, or at 0 (length 1).
+            let mut src = vec![SrcAxis::Fixed(0); e.shape().len()];
+            for (j, a) in axes.iter().enumerate() {
+                if let Some(k) = *a {
+                    src[k] = SrcAxis::Out {
+                        axis: j,
+                        start: 0,
+                        step: 1,
+                    };
+                }
+            }
+            x = Expr::new(grid.clone(), e.dtype, Op::View { src }, vec![x]);
         }
         aligned.push(x);
     }

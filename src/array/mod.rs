@@ -5,7 +5,7 @@
 
 mod creation;
 mod elementwise;
-mod reduce;
+pub(crate) mod reduce;
 mod shape;
 
 use std::marker::PhantomData;

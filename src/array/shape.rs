@@ -1,12 +1,17 @@
-//! Shape operations that are views: transposition and axis swaps.
+//! Shape operations that are views: transposition, axis swaps, slicing, flips, new and
+//! dropped axes, broadcasting.
 //!
 //! A view maps each output axis to an input axis. It costs nothing by itself: fused consumers
 //! read the input through permuted strides (a generator computes each element's global index
 //! in its own axes), and only a consumer that needs blocks materializes it.
 
+use ndarray::SliceInfoElem;
+
 use super::ChunkedArray;
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::grid::ChunkGrid;
+use crate::kernels::program::SrcAxis;
 use crate::plan::{Expr, Op};
 
 impl<T: Element> ChunkedArray<T> {
@@ -30,14 +35,15 @@ impl<T: Element> ChunkedArray<T> {
             }
             let sel: Vec<(Option<usize>, usize)> = perm.iter().map(|&k| (Some(k), 0)).collect();
             let grid = e.grid.select_axes(&sel);
-            Ok(Expr::new(
-                grid,
-                T::DTYPE,
-                Op::View {
-                    axes: perm.into_iter().map(Some).collect(),
-                },
-                vec![e.clone()],
-            ))
+            let mut src = vec![SrcAxis::Fixed(0); perm.len()];
+            for (j, &k) in perm.iter().enumerate() {
+                src[k] = SrcAxis::Out {
+                    axis: j,
+                    start: 0,
+                    step: 1,
+                };
+            }
+            Ok(Expr::new(grid, T::DTYPE, Op::View { src }, vec![e.clone()]))
         }))
     }
 
@@ -103,4 +109,315 @@ fn permutation(op: &str, axes: &[isize], ndim: usize) -> Result<Vec<usize>> {
         out.push(k as usize);
     }
     Ok(out)
+}
+
+/// A view of `e` whose input axis `k` is read at `src[k]`, over `grid`.
+fn view(e: &std::sync::Arc<Expr>, grid: ChunkGrid, src: Vec<SrcAxis>) -> std::sync::Arc<Expr> {
+    if grid == e.grid && crate::kernels::program::is_identity(&src, e.grid.ndim()) {
+        return e.clone();
+    }
+    Expr::new(grid, e.dtype, Op::View { src }, vec![e.clone()])
+}
+
+/// The chunk sizes of the output axis that reads input `axis` of `g` at `start + step * o`
+/// for `o < n`: one chunk per input block with selected elements, so that every output block
+/// lies in one input block.
+fn strided_chunks(g: &ChunkGrid, axis: usize, start: i64, step: i64, n: usize) -> Vec<usize> {
+    if n == 0 {
+        return vec![0];
+    }
+    let mut sizes = Vec::new();
+    let mut o = 0usize;
+    while o < n {
+        let c = start + step * o as i64;
+        let b = g.block_of(axis, c as usize);
+        let lo = g.chunk_start(axis, b) as i64;
+        let hi = lo + g.chunk_size(axis, b) as i64;
+        // Selected coordinates left in this block, walking in the direction of `step`.
+        let room = if step > 0 {
+            (hi - 1 - c) / step + 1
+        } else {
+            (c - lo) / (-step) + 1
+        };
+        let take = (room as usize).min(n - o);
+        sizes.push(take);
+        o += take;
+    }
+    sizes
+}
+
+impl<T: Element> ChunkedArray<T> {
+    /// Slices like ndarray's `slice` with the `s![]` macro: ranges with steps (a negative step
+    /// walks the range backwards), negative indices counted from the end, integer indices that
+    /// drop their axis, and `NewAxis`. Axes left out are taken whole. Indices out of range are
+    /// an error (where ndarray panics). The result is a view: nothing is copied, and each
+    /// output block reads one input block.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// use ndarray::s;
+    /// let x = ChunkedArray::from_fn(&[6, 8], &[4, 3], |i| (i[0] * 10 + i[1]) as i32);
+    /// let eager = x.compute()?;
+    /// let y = x.slice(s![1..5;2, ..;-3]);
+    /// assert_eq!(y.compute()?, eager.slice(s![1..5;2, ..;-3]).into_dyn());
+    /// assert_eq!(x.slice(s![-1, 2..4]).compute()?.as_slice().unwrap(), &[52, 53]);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn slice(&self, info: impl AsRef<[SliceInfoElem]>) -> ChunkedArray<T> {
+        let info = info.as_ref();
+        ChunkedArray::from_result(self.expr_ref().and_then(|e| {
+            let shape = e.shape();
+            let nd = shape.len();
+            let named = info.iter().filter(|i| !matches!(i, SliceInfoElem::NewAxis)).count();
+            if named > nd {
+                return Err(Error::arg(
+                    "slice",
+                    format!("{named} indices for an array of {nd} dimensions (shape {shape:?})"),
+                ));
+            }
+            let full = SliceInfoElem::Slice { start: 0, end: None, step: 1 };
+            let items = info.iter().copied().chain(std::iter::repeat_n(full, nd - named));
+            let mut src = Vec::with_capacity(nd);
+            let mut sizes: Vec<Vec<usize>> = Vec::new();
+            let mut out_shape = Vec::new();
+            let mut k = 0;
+            for item in items {
+                match item {
+                    SliceInfoElem::NewAxis => {
+                        out_shape.push(1);
+                        sizes.push(vec![1]);
+                    }
+                    SliceInfoElem::Index(i) => {
+                        let len = shape[k] as isize;
+                        let p = if i < 0 { i + len } else { i };
+                        if p < 0 || p >= len {
+                            return Err(Error::arg(
+                                "slice",
+                                format!("index {i} is out of range for axis {k} of length {len}"),
+                            ));
+                        }
+                        src.push(SrcAxis::Fixed(p as i64));
+                        k += 1;
+                    }
+                    SliceInfoElem::Slice { start, end, step } => {
+                        let len = shape[k] as isize;
+                        let abs = |i: isize| if i < 0 { i + len } else { i };
+                        let a = abs(start);
+                        let mut z = abs(end.unwrap_or(len));
+                        if step == 0 {
+                            return Err(Error::arg("slice", format!("step 0 on axis {k}")));
+                        }
+                        if a < 0 || a > len || z < 0 || z > len {
+                            return Err(Error::arg(
+                                "slice",
+                                format!("range {start}..{end:?} is out of range for axis {k} of length {len}", end = end),
+                            ));
+                        }
+                        z = z.max(a);
+                        let m = (z - a) as usize;
+                        let n = m.div_ceil(step.unsigned_abs());
+                        let first = if step < 0 && m > 0 { z - 1 } else { a };
+                        let j = out_shape.len();
+                        src.push(SrcAxis::Out { axis: j, start: first as i64, step: step as i64 });
+                        sizes.push(strided_chunks(&e.grid, k, first as i64, step as i64, n));
+                        out_shape.push(n);
+                        k += 1;
+                    }
+                }
+            }
+            let grid = ChunkGrid::from_chunk_sizes(&out_shape, &sizes)?;
+            Ok(view(e, grid, src))
+        }))
+    }
+
+    /// Reverses the order of elements along `axis` (NumPy's `flip`).
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let x = ChunkedArray::<i64>::arange(5, 2).flip(0);
+    /// assert_eq!(x.compute()?.as_slice().unwrap(), &[4, 3, 2, 1, 0]);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn flip(&self, axis: isize) -> ChunkedArray<T> {
+        let nd = self.ndim();
+        let k = if axis < 0 { axis + nd as isize } else { axis };
+        if k < 0 || k >= nd as isize {
+            return ChunkedArray::err(Error::axes("flip", &[axis], nd, "axis out of range"));
+        }
+        let mut info: Vec<SliceInfoElem> = vec![
+            SliceInfoElem::Slice {
+                start: 0,
+                end: None,
+                step: 1
+            };
+            nd
+        ];
+        info[k as usize] = SliceInfoElem::Slice {
+            start: 0,
+            end: None,
+            step: -1,
+        };
+        self.slice(info)
+    }
+
+    /// Inserts an axis of length 1 at position `axis` of the result (NumPy's `expand_dims`).
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let x = ChunkedArray::<f32>::ones(&[4, 5], &[2, 5]);
+    /// assert_eq!(x.expand_dims(1).shape(), &[4, 1, 5]);
+    /// assert_eq!(x.expand_dims(-1).shape(), &[4, 5, 1]);
+    /// ```
+    pub fn expand_dims(&self, axis: isize) -> ChunkedArray<T> {
+        let nd = self.ndim() + 1;
+        let k = if axis < 0 { axis + nd as isize } else { axis };
+        if k < 0 || k >= nd as isize {
+            return ChunkedArray::err(Error::axes("expand_dims", &[axis], nd, "axis out of range"));
+        }
+        let mut info: Vec<SliceInfoElem> = vec![
+            SliceInfoElem::Slice {
+                start: 0,
+                end: None,
+                step: 1
+            };
+            nd - 1
+        ];
+        info.insert(k as usize, SliceInfoElem::NewAxis);
+        self.slice(info)
+    }
+
+    /// Removes axes of length 1: the given ones (an error if one is longer), or all when
+    /// `axes` is empty.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let x = ChunkedArray::<u8>::zeros(&[1, 3, 1], &[1, 2, 1]);
+    /// assert_eq!(x.squeeze(&[]).shape(), &[3]);
+    /// assert_eq!(x.squeeze(&[-1]).shape(), &[1, 3]);
+    /// assert!(x.squeeze(&[1]).check().is_err());
+    /// ```
+    pub fn squeeze(&self, axes: &[isize]) -> ChunkedArray<T> {
+        let shape = self.shape().to_vec();
+        let nd = shape.len();
+        let drop: Vec<usize> = if axes.is_empty() {
+            (0..nd).filter(|&k| shape[k] == 1).collect()
+        } else {
+            match crate::array::reduce::normalize_axes("squeeze", axes, nd) {
+                Ok(a) => a,
+                Err(e) => return ChunkedArray::err(e),
+            }
+        };
+        if let Some(&k) = drop.iter().find(|&&k| shape[k] != 1) {
+            return ChunkedArray::err(Error::axes(
+                "squeeze",
+                axes,
+                nd,
+                &format!("axis {k} has length {}, not 1", shape[k]),
+            ));
+        }
+        let info: Vec<SliceInfoElem> = (0..nd)
+            .map(|k| {
+                if drop.contains(&k) {
+                    SliceInfoElem::Index(0)
+                } else {
+                    SliceInfoElem::Slice {
+                        start: 0,
+                        end: None,
+                        step: 1,
+                    }
+                }
+            })
+            .collect();
+        self.slice(info)
+    }
+
+    /// Broadcasts to `shape` with NumPy's rules (a view: nothing is copied).
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let row = ChunkedArray::<i32>::arange(4, 2);
+    /// let m = row.broadcast_to(&[3, 4]);
+    /// assert_eq!(m.sum().compute()?, 3 * 6);
+    /// assert!(row.broadcast_to(&[3, 5]).check().is_err());
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn broadcast_to(&self, shape: &[usize]) -> ChunkedArray<T> {
+        ChunkedArray::from_result(self.expr_ref().and_then(|e| {
+            let have = e.shape();
+            let off = shape.len().checked_sub(have.len()).ok_or_else(|| {
+                Error::shapes(
+                    "broadcast_to",
+                    have,
+                    shape,
+                    "the target has fewer dimensions",
+                )
+            })?;
+            let mut src = Vec::with_capacity(have.len());
+            let mut sizes = Vec::with_capacity(shape.len());
+            for (j, &n) in shape.iter().enumerate() {
+                if j < off {
+                    sizes.push(vec![n]);
+                    continue;
+                }
+                let k = j - off;
+                if have[k] == n {
+                    src.push(SrcAxis::Out {
+                        axis: j,
+                        start: 0,
+                        step: 1,
+                    });
+                    sizes.push(e.grid.chunk_sizes(k));
+                } else if have[k] == 1 {
+                    src.push(SrcAxis::Fixed(0));
+                    sizes.push(vec![n]);
+                } else {
+                    return Err(Error::shapes(
+                        "broadcast_to",
+                        have,
+                        shape,
+                        &format!("axis {k} has length {} and cannot stretch to {n}", have[k]),
+                    ));
+                }
+            }
+            let grid = ChunkGrid::from_chunk_sizes(shape, &sizes)?;
+            Ok(view(e, grid, src))
+        }))
+    }
+
+    /// Block `index` of the grid as a lazy array of its own (Dask's `.blocks[i, j]`).
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let x = ChunkedArray::from_fn(&[5, 5], &[2, 3], |i| (i[0] * 5 + i[1]) as u32);
+    /// let b = x.blocks(&[2, 1]);
+    /// assert_eq!(b.shape(), &[1, 2]);
+    /// assert_eq!(b.compute()?.as_slice().unwrap(), &[23, 24]);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn blocks(&self, index: &[usize]) -> ChunkedArray<T> {
+        let grid = match self.grid() {
+            Some(g) => g.clone(),
+            None => return self.clone(),
+        };
+        let per = grid.blocks_per_axis();
+        if index.len() != per.len() || index.iter().zip(&per).any(|(&i, &n)| i >= n) {
+            return ChunkedArray::err(Error::arg(
+                "blocks",
+                format!("block index {index:?} is outside the grid of {per:?} blocks"),
+            ));
+        }
+        let info: Vec<SliceInfoElem> = index
+            .iter()
+            .enumerate()
+            .map(|(k, &b)| {
+                let lo = grid.chunk_start(k, b) as isize;
+                SliceInfoElem::Slice {
+                    start: lo,
+                    end: Some(lo + grid.chunk_size(k, b) as isize),
+                    step: 1,
+                }
+            })
+            .collect();
+        self.slice(info)
+    }
 }

@@ -14,7 +14,7 @@ use crate::block::{BlockRef, downcast, with_dtype};
 use crate::element::{DType, Element};
 use crate::error::{Error, Result};
 use crate::grid::ChunkGrid;
-use crate::kernels::program::{BlockEval, Program, eval_block};
+use crate::kernels::program::{BlockEval, LeafSource, Program, eval_block};
 use crate::kernels::reduce::ReduceRef;
 use crate::plan::{BlockFn, BlockSource};
 
@@ -56,29 +56,28 @@ impl Stage {
 
 // ---------------------------------------------------------------- fused elementwise
 
-/// Input slots of a program: each `Input` leaf is one slot, read at the mapped block.
-fn program_deps(prog: &Program, out: &[usize], emit: &mut dyn FnMut(usize, Vec<usize>)) {
+/// Input slots of a program: each `Input` leaf is one slot, read at the block its view of
+/// output block `out` (of `grid`) falls in.
+fn program_deps(
+    prog: &Program,
+    grid: &ChunkGrid,
+    out: &[usize],
+    emit: &mut dyn FnMut(usize, Vec<usize>),
+) {
+    let offset = grid.block_offset(out);
     for leaf in &prog.leaves {
-        if let crate::kernels::program::LeafSource::Input { slot } = leaf.source {
-            emit(slot, leaf.input_block(out));
+        if let LeafSource::Input { slot } = leaf.source {
+            emit(slot, leaf.input_block(&offset));
         }
     }
 }
 
-/// Output blocks of `grid` reading one input block through leaf `slot`: one per block of each
-/// broadcast axis.
-fn program_consumers(prog: &Program, grid: &ChunkGrid, slot: usize) -> usize {
+/// Output blocks of `grid` reading block `b` of input slot `slot`.
+fn program_consumers(prog: &Program, grid: &ChunkGrid, slot: usize, b: &[usize]) -> usize {
     prog.leaves
         .iter()
-        .filter(|l| matches!(l.source, crate::kernels::program::LeafSource::Input { slot: s } if s == slot))
-        .map(|l| {
-            l.axes
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.is_none())
-                .map(|(j, _)| grid.blocks_on_axis(j))
-                .product::<usize>()
-        })
+        .filter(|l| matches!(l.source, LeafSource::Input { slot: s } if s == slot))
+        .map(|l| l.readers(grid, b))
         .sum()
 }
 
@@ -90,10 +89,10 @@ pub(crate) struct FusedMap {
 
 impl StageKernel for FusedMap {
     fn deps(&self, out: &[usize], emit: &mut dyn FnMut(usize, Vec<usize>)) {
-        program_deps(&self.program, out, emit);
+        program_deps(&self.program, &self.grid, out, emit);
     }
-    fn consumers(&self, slot: usize, _b: &[usize]) -> usize {
-        program_consumers(&self.program, &self.grid, slot)
+    fn consumers(&self, slot: usize, b: &[usize]) -> usize {
+        program_consumers(&self.program, &self.grid, slot, b)
     }
     fn run(&self, out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
         let shape = self.grid.block_shape(out);
@@ -116,10 +115,10 @@ pub(crate) struct ReducePartial {
 
 impl StageKernel for ReducePartial {
     fn deps(&self, out: &[usize], emit: &mut dyn FnMut(usize, Vec<usize>)) {
-        program_deps(&self.program, out, emit);
+        program_deps(&self.program, &self.domain, out, emit);
     }
-    fn consumers(&self, slot: usize, _b: &[usize]) -> usize {
-        program_consumers(&self.program, &self.domain, slot)
+    fn consumers(&self, slot: usize, b: &[usize]) -> usize {
+        program_consumers(&self.program, &self.domain, slot, b)
     }
     fn run(&self, out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
         let shape = self.domain.block_shape(out);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::block::{BlockRef, downcast, with_dtype};
 use crate::element::{DType, Element, TileMut, TileSlice, TileVec};
-use crate::grid::c_strides;
+use crate::grid::{ChunkGrid, c_strides};
 use crate::kernels::elementwise::KernelRef;
 
 /// The number of elements in a tile: 2048 f64 registers take 16 KiB, a few fit in L1.
@@ -43,6 +43,60 @@ pub(crate) enum LeafSource {
     Gen(Arc<dyn Generator>),
 }
 
+/// How one axis of an array is read from the coordinates of a view of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum SrcAxis {
+    /// Coordinate `start + step * o`, where `o` is the coordinate along view axis `axis`.
+    Out { axis: usize, start: i64, step: i64 },
+    /// A fixed coordinate (an integer index, or 0 on a broadcast axis of length 1).
+    Fixed(i64),
+}
+
+impl SrcAxis {
+    /// The identity map of `ndim` axes.
+    pub(crate) fn identity(ndim: usize) -> Vec<SrcAxis> {
+        (0..ndim)
+            .map(|axis| SrcAxis::Out {
+                axis,
+                start: 0,
+                step: 1,
+            })
+            .collect()
+    }
+
+    /// This map seen through `outer`, the map of the view's own axes: composes the affine maps.
+    pub(crate) fn compose(self, outer: &[SrcAxis]) -> SrcAxis {
+        match self {
+            SrcAxis::Fixed(p) => SrcAxis::Fixed(p),
+            SrcAxis::Out { axis, start, step } => match outer[axis] {
+                SrcAxis::Fixed(p) => SrcAxis::Fixed(start + step * p),
+                SrcAxis::Out {
+                    axis: j,
+                    start: a,
+                    step: s,
+                } => SrcAxis::Out {
+                    axis: j,
+                    start: start + step * a,
+                    step: step * s,
+                },
+            },
+        }
+    }
+
+    /// The coordinate read for view coordinates `o`.
+    pub(crate) fn at(self, o: &[usize]) -> i64 {
+        match self {
+            SrcAxis::Fixed(p) => p,
+            SrcAxis::Out { axis, start, step } => start + step * o[axis] as i64,
+        }
+    }
+}
+
+/// Whether `src` is the identity map of `ndim` axes.
+pub(crate) fn is_identity(src: &[SrcAxis], ndim: usize) -> bool {
+    src.len() == ndim && src == SrcAxis::identity(ndim).as_slice()
+}
+
 /// One leaf of a program.
 #[derive(Clone)]
 pub(crate) struct Leaf {
@@ -50,21 +104,80 @@ pub(crate) struct Leaf {
     pub dtype: DType,
     /// The leaf array's own shape.
     pub shape: Vec<usize>,
-    /// For each axis of the output domain: the leaf axis it reads, or `None` (broadcast).
-    pub axes: Vec<Option<usize>>,
+    /// For each leaf axis: how its coordinate follows from the output domain's coordinates.
+    pub src: Vec<SrcAxis>,
+    /// The grid of the input stage (`Input` leaves): each output block lies in one of its blocks.
+    pub grid: Option<ChunkGrid>,
 }
 
 impl Leaf {
-    /// The leaf's block index for output block `out` (`Input` leaves).
-    pub(crate) fn input_block(&self, out: &[usize]) -> Vec<usize> {
-        let mut b = vec![0; self.shape.len()];
-        for (j, a) in self.axes.iter().enumerate() {
-            if let Some(k) = a {
-                b[*k] = out[j];
+    fn input_grid(&self) -> &ChunkGrid {
+        self.grid
+            .as_ref()
+            .expect("internal: input leaf without grid")
+    }
+
+    /// The leaf's block holding the output block whose first element is at `offset`
+    /// (`Input` leaves).
+    pub(crate) fn input_block(&self, offset: &[usize]) -> Vec<usize> {
+        let g = self.input_grid();
+        self.src
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let len = self.shape[k] as i64;
+                let c = s.at(offset).clamp(0, (len - 1).max(0));
+                g.block_of(k, c as usize)
+            })
+            .collect()
+    }
+
+    /// How many blocks of `out` read input block `b` through this leaf.
+    pub(crate) fn readers(&self, out: &ChunkGrid, b: &[usize]) -> usize {
+        let g = self.input_grid();
+        let mut n = 1usize;
+        let mut mapped = vec![false; out.ndim()];
+        for (k, s) in self.src.iter().enumerate() {
+            let lo = g.chunk_start(k, b[k]) as i64;
+            let hi = lo + g.chunk_size(k, b[k]) as i64;
+            match *s {
+                SrcAxis::Fixed(p) => {
+                    let inside = (lo <= p && p < hi) || (self.shape[k] == 0 && p == 0);
+                    if !inside {
+                        return 0;
+                    }
+                }
+                SrcAxis::Out { axis, start, step } => {
+                    mapped[axis] = true;
+                    // The output coordinates o with lo <= start + step * o < hi.
+                    let olen = out.shape()[axis] as i64;
+                    if olen == 0 {
+                        continue;
+                    }
+                    let (a, z) = if step > 0 {
+                        (ceil_div(lo - start, step), ceil_div(hi - start, step))
+                    } else {
+                        (
+                            ceil_div(start - hi + 1, -step),
+                            ceil_div(start - lo + 1, -step),
+                        )
+                    };
+                    let (a, z) = (a.clamp(0, olen) as usize, z.clamp(0, olen) as usize);
+                    n *= out.blocks_overlapping(axis, a, z).len();
+                }
             }
         }
-        b
+        for (j, m) in mapped.iter().enumerate() {
+            if !m {
+                n *= out.blocks_on_axis(j);
+            }
+        }
+        n
     }
+}
+
+fn ceil_div(a: i64, b: i64) -> i64 {
+    a.div_euclid(b) + i64::from(a.rem_euclid(b) != 0)
 }
 
 /// A node of a program: a leaf or a kernel applied to earlier nodes.
@@ -105,17 +218,10 @@ impl Program {
                         LeafSource::Array { .. } => "ndarray".to_string(),
                         LeafSource::Gen(g) => g.name(),
                     };
-                    let identity = leaf.axes.len() == leaf.shape.len()
-                        && leaf.axes.iter().enumerate().all(|(j, a)| *a == Some(j));
-                    if identity {
+                    if is_identity(&leaf.src, leaf.shape.len()) {
                         name
                     } else {
-                        let axes: Vec<String> = leaf
-                            .axes
-                            .iter()
-                            .map(|a| a.map_or("-".into(), |k| k.to_string()))
-                            .collect();
-                        format!("{name}.view[{}]", axes.join(","))
+                        format!("{name}.view")
                     }
                 }
                 PNode::Op { kernel, .. } => kernel.name(),
@@ -272,55 +378,58 @@ impl<'a> BlockEval<'a> {
         block_shape: &[usize],
         offset: &[usize],
     ) -> Self {
-        let scalar = block_shape.is_empty();
-        let dims: Vec<usize> = if scalar {
+        let dims: Vec<usize> = if block_shape.is_empty() {
             vec![1]
         } else {
             block_shape.to_vec()
         };
         let out_c = c_strides(&dims);
+        let empty = dims.contains(&0);
+        // For leaf memory strides `ms` and the leaf coordinates `origin` of the memory's first
+        // element: the offset of the block's first element and the step along each output axis.
+        let place = |leaf: &Leaf, ms: &[i64], origin: &[i64]| -> (i64, Vec<i64>) {
+            let mut strides = vec![0i64; dims.len()];
+            let mut base = 0i64;
+            for (k, s) in leaf.src.iter().enumerate() {
+                let c = if empty { origin[k] } else { s.at(offset) };
+                base += (c - origin[k]) * ms[k];
+                if let SrcAxis::Out { axis, step, .. } = *s {
+                    strides[axis] += step * ms[k];
+                }
+            }
+            (base, strides)
+        };
         let prepared = prog
             .leaves
             .iter()
-            .map(|leaf| {
-                let per_axis = |leaf_strides: &[i64]| -> Vec<i64> {
-                    let mut s: Vec<i64> = leaf
-                        .axes
-                        .iter()
-                        .map(|a| a.map_or(0, |k| leaf_strides[k]))
-                        .collect();
-                    if scalar {
-                        s.push(0);
-                    }
-                    s
-                };
-                match &leaf.source {
-                    LeafSource::Input { slot } => {
-                        let block = &inputs[*slot];
-                        with_dtype!(leaf.dtype, T => {
-                            let (mem, first, st) = memory_of(downcast::<T>(block));
-                            let strides = per_axis(&st);
-                            let contig = strides.iter().zip(&out_c).zip(&dims).all(|((&s, &c), &n)| n <= 1 || s == c as i64);
-                            let len: usize = dims.iter().product();
-                            if contig && mem.len() >= first as usize + len {
-                                Prepared::Contig(T::tile(&mem[first as usize..first as usize + len]))
-                            } else {
-                                Prepared::Strided { mem: T::tile(mem), base: first, strides }
-                            }
-                        })
-                    }
-                    LeafSource::Array { data } => with_dtype!(leaf.dtype, T => {
-                        let (mem, first, st) = memory_of(downcast::<T>(data));
-                        let strides = per_axis(&st);
-                        let base = first + leaf.axes.iter().zip(offset).map(|(a, &o)| a.map_or(0, |k| o as i64 * st[k])).sum::<i64>();
-                        Prepared::Strided { mem: T::tile(mem), base, strides }
-                    }),
-                    LeafSource::Gen(g) => {
-                        let cs: Vec<i64> = c_strides(&leaf.shape).iter().map(|&s| s as i64).collect();
-                        let strides = per_axis(&cs);
-                        let base = leaf.axes.iter().zip(offset).map(|(a, &o)| a.map_or(0, |k| o as i64 * cs[k])).sum();
-                        Prepared::Gen { generator: g.as_ref(), base, strides }
-                    }
+            .map(|leaf| match &leaf.source {
+                LeafSource::Input { slot } => {
+                    let block = &inputs[*slot];
+                    let g = leaf.input_grid();
+                    let bi = leaf.input_block(offset);
+                    let origin: Vec<i64> = bi.iter().enumerate().map(|(k, &i)| g.chunk_start(k, i) as i64).collect();
+                    with_dtype!(leaf.dtype, T => {
+                        let (mem, first, ms) = memory_of(downcast::<T>(block));
+                        let (base, strides) = place(leaf, &ms, &origin);
+                        let base = base + first;
+                        let contig = strides.iter().zip(&out_c).zip(&dims).all(|((&s, &c), &n)| n <= 1 || s == c as i64);
+                        let len: usize = dims.iter().product();
+                        if contig && base >= 0 && mem.len() >= base as usize + len {
+                            Prepared::Contig(T::tile(&mem[base as usize..base as usize + len]))
+                        } else {
+                            Prepared::Strided { mem: T::tile(mem), base, strides }
+                        }
+                    })
+                }
+                LeafSource::Array { data } => with_dtype!(leaf.dtype, T => {
+                    let (mem, first, ms) = memory_of(downcast::<T>(data));
+                    let (base, strides) = place(leaf, &ms, &vec![0; leaf.shape.len()]);
+                    Prepared::Strided { mem: T::tile(mem), base: base + first, strides }
+                }),
+                LeafSource::Gen(g) => {
+                    let cs: Vec<i64> = c_strides(&leaf.shape).iter().map(|&s| s as i64).collect();
+                    let (base, strides) = place(leaf, &cs, &vec![0; leaf.shape.len()]);
+                    Prepared::Gen { generator: g.as_ref(), base, strides }
                 }
             })
             .collect();

@@ -25,7 +25,7 @@ use crate::element::DType;
 use crate::error::Result;
 use crate::grid::ChunkGrid;
 use crate::kernels::elementwise::KernelRef;
-use crate::kernels::program::Generator;
+use crate::kernels::program::{Generator, SrcAxis};
 use crate::kernels::reduce::ReduceRef;
 
 /// A user closure producing one block from its index (`from_blocks`).
@@ -110,8 +110,9 @@ pub(crate) enum Op {
     FromBlocks(Arc<dyn BlockSource>),
     /// An elementwise kernel over inputs of the output's shape and grid.
     Map(KernelRef),
-    /// A view: output axis `j` reads input axis `axes[j]`, or broadcasts when `None`.
-    View { axes: Vec<Option<usize>> },
+    /// A view: input axis `k` is read at `src[k]` of the view's coordinates (broadcasts,
+    /// transpositions, slices, flips, integer indexing, new axes).
+    View { src: Vec<SrcAxis> },
     /// A reduction over `axes` (sorted, distinct).
     Reduce {
         kernel: ReduceRef,
@@ -179,7 +180,7 @@ impl Expr {
             Op::Array(_) => "from_ndarray".into(),
             Op::FromBlocks(_) => "from_blocks".into(),
             Op::Map(k) => k.name(),
-            Op::View { axes } => format!("view{axes:?}"),
+            Op::View { .. } => "view".into(),
             Op::Reduce { kernel, axes, .. } => format!("{}{:?}", kernel.name(), axes),
             Op::Rechunk => "rechunk".into(),
             Op::MapBlocks(_) => "map_blocks".into(),
@@ -194,7 +195,7 @@ impl Expr {
             Op::Array(b) => format!("array:{:p}", Arc::as_ptr(b) as *const u8),
             Op::FromBlocks(_) => format!("from_blocks:{}", self.id),
             Op::Map(k) => format!("map:{}", k.key()),
-            Op::View { axes } => format!("view:{axes:?}"),
+            Op::View { src } => format!("view:{src:?}"),
             Op::Reduce {
                 kernel,
                 axes,

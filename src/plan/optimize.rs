@@ -24,7 +24,7 @@ use crate::exec::stage::{
     ReduceFinalize, ReducePartial, Stage,
 };
 use crate::grid::ChunkGrid;
-use crate::kernels::program::{Leaf, LeafSource, PNode, Program};
+use crate::kernels::program::{Leaf, LeafSource, PNode, Program, SrcAxis};
 use std::sync::Arc;
 
 /// The lowered plan: stages in a petgraph DAG (edges carry the consumer's input slot).
@@ -91,7 +91,7 @@ struct ProgBuilder {
     prog: Program,
     /// Input stage of each slot.
     slots: Vec<NodeIndex>,
-    memo: HashMap<(NodeIndex, Vec<Option<usize>>), usize>,
+    memo: HashMap<(NodeIndex, Vec<SrcAxis>), usize>,
 }
 
 impl Lowering<'_> {
@@ -285,14 +285,14 @@ impl Lowering<'_> {
             slots: Vec::new(),
             memo: HashMap::new(),
         };
-        let identity: Vec<Option<usize>> = (0..domain.ndim()).map(Some).collect();
-        self.build(&mut b, root, identity);
+        self.build(&mut b, root, SrcAxis::identity(domain.ndim()));
         let slots = b.slots.iter().map(|s| s.index()).collect();
         (b.prog, slots)
     }
 
-    /// Adds node `n`, read through `axes` (domain axis → `n`'s axis), to the program.
-    fn build(&mut self, b: &mut ProgBuilder, n: NodeIndex, axes: Vec<Option<usize>>) -> usize {
+    /// Adds node `n`, read through `axes` (for each axis of `n`: its coordinate as a function
+    /// of the domain's coordinates), to the program.
+    fn build(&mut self, b: &mut ProgBuilder, n: NodeIndex, axes: Vec<SrcAxis>) -> usize {
         if let Some(&i) = b.memo.get(&(n, axes.clone())) {
             return i;
         }
@@ -309,28 +309,29 @@ impl Lowering<'_> {
                     args,
                 }
             }
-            Op::View { axes: vaxes } => {
-                let composed: Vec<Option<usize>> =
-                    axes.iter().map(|a| a.and_then(|i| vaxes[i])).collect();
+            Op::View { src } => {
+                let composed: Vec<SrcAxis> = src.iter().map(|s| s.compose(&axes)).collect();
                 let i = self.build(b, inputs[0], composed);
                 b.memo.insert((n, axes), i);
                 return i;
             }
             Op::Generate(g) => {
                 debug_assert_eq!(g.dtype(), e.dtype, "generator dtype");
-                leaf(b, LeafSource::Gen(g.clone()), &e, axes.clone())
+                leaf(b, LeafSource::Gen(g.clone()), &e, axes.clone(), None)
             }
             Op::Array(data) => leaf(
                 b,
                 LeafSource::Array { data: data.clone() },
                 &e,
                 axes.clone(),
+                None,
             ),
             _ => {
                 let stage = self.materialize(n);
                 let slot = b.slots.len();
                 b.slots.push(stage);
-                leaf(b, LeafSource::Input { slot }, &e, axes.clone())
+                let grid = self.graph[stage].grid.clone();
+                leaf(b, LeafSource::Input { slot }, &e, axes.clone(), Some(grid))
             }
         };
         b.prog.nodes.push(node);
@@ -344,13 +345,15 @@ fn leaf(
     b: &mut ProgBuilder,
     source: LeafSource,
     e: &super::Expr,
-    axes: Vec<Option<usize>>,
+    src: Vec<SrcAxis>,
+    grid: Option<ChunkGrid>,
 ) -> PNode {
     b.prog.leaves.push(Leaf {
         source,
         dtype: e.dtype,
         shape: e.shape().to_vec(),
-        axes,
+        src,
+        grid,
     });
     PNode::Leaf(b.prog.leaves.len() - 1)
 }
