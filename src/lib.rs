@@ -57,6 +57,12 @@
 //! | `x.argmax(axis=1)` | `x.argmax_axis(1)` |
 //! | `x.rechunk((100, 1000))` | `x.rechunk(&[100, 1000])` |
 //! | `x.T`, `x.transpose((2, 0, 1))`, `x.swapaxes(0, 1)` | `x.t()`, `x.transpose(&[2, 0, 1])`, `x.swap_axes(0, 1)` |
+//! | `x[1:5:2, ::-1]`, `x[-1]`, `x[:, None]` | `x.slice(s![1..5;2, ..;-1])`, `x.slice(s![-1])`, `x.slice(s![.., NewAxis])` |
+//! | `x.blocks[i, j]` | `x.blocks(&[i, j])` |
+//! | `da.flip(x, 0)`, `da.roll(x, 2, 0)` | `x.flip(0)`, `x.roll(2, 0)` |
+//! | `da.expand_dims(x, 1)`, `da.squeeze(x)`, `da.broadcast_to(x, s)` | `x.expand_dims(1)`, `x.squeeze(&[])`, `x.broadcast_to(&s)` |
+//! | `da.concatenate([a, b], axis=0)`, `da.stack([a, b])` | `rask::concatenate(&[&a, &b], 0)`, `rask::stack(&[&a, &b], 0)` |
+//! | `da.pad(x, 2, mode="reflect")` | `x.pad(&[(2, 2)], PadMode::Reflect)` |
 //! | `x.compute()` | `x.compute()?` |
 //! | `dask.compute(a, b)` | `rask::compute_all(&[&a, &b])?` |
 //! | `dask.config.set(num_workers=4)` | `x.compute_with(&Config::default().threads(4))` |
@@ -75,7 +81,9 @@ mod grid;
 pub mod kernels;
 pub(crate) mod plan;
 
-pub use array::{ChunkedArray, IntoOperand, Operand, ReduceOpts, Scalar, where_};
+pub use array::{
+    ChunkedArray, IntoOperand, Operand, PadMode, ReduceOpts, Scalar, concatenate, stack, where_,
+};
 pub use compute::{Computable, Computed, compute_all, compute_all_with};
 pub use element::{DType, Element, Float, Number};
 pub use error::{Error, Result};
@@ -86,6 +94,6 @@ pub use grid::{BlockIndex, ChunkGrid};
 pub mod prelude {
     pub use crate::{
         ChunkGrid, ChunkedArray, Config, DType, Element, Error, Float, IntoOperand, Number,
-        ReduceOpts, Result, Scalar, compute_all, where_,
+        PadMode, ReduceOpts, Result, Scalar, compute_all, concatenate, stack, where_,
     };
 }

@@ -180,3 +180,99 @@ fn sliced_grids_keep_input_blocks() {
         assert_eq!(*v, xs[5 + 3 * o]);
     }
 }
+
+/// The index NumPy's pad reads for output position `o` of an axis of length `n` padded by
+/// `before`, or `None` for a constant.
+fn pad_source(o: usize, n: usize, before: usize, mode: u8) -> Option<usize> {
+    let i = o as isize - before as isize;
+    let n = n as isize;
+    if (0..n).contains(&i) {
+        return Some(i as usize);
+    }
+    match mode {
+        0 => None,
+        1 => Some(i.clamp(0, n - 1) as usize),
+        _ => Some(if i < 0 { -i } else { 2 * (n - 1) - i } as usize),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn concatenate_and_stack_match_ndarray(
+        (shape, chunks) in shape_and_chunks(),
+        extra in 0usize..5,
+        chunk2 in 1usize..4,
+        axis_pick in 0usize..3,
+        materialized in any::<bool>(),
+    ) {
+        let k = axis_pick % shape.len();
+        let x = lazy(&shape, &chunks, materialized);
+        let mut shape2 = shape.clone();
+        shape2[k] = extra;
+        let mut chunks2 = shape2.iter().map(|&n| n.max(1)).collect::<Vec<_>>();
+        chunks2[k] = chunk2;
+        let y = ChunkedArray::<i64>::from_fn(&shape2, &chunks2, |i| i.iter().sum::<usize>() as i64 - 100);
+        let (ex, ey) = (eager(&shape), y.compute().unwrap());
+        let c = rask::concatenate(&[&x, &y, &x], k as isize);
+        let want = ndarray::concatenate(ndarray::Axis(k), &[ex.view(), ey.view(), ex.view()]).unwrap();
+        prop_assert_eq!(c.compute().unwrap(), want);
+        let s = rask::stack(&[&x, &(&x * 2)], k as isize);
+        let want = ndarray::stack(ndarray::Axis(k), &[ex.view(), (&ex * 2).view()]).unwrap();
+        prop_assert_eq!(s.compute().unwrap(), want);
+    }
+
+    #[test]
+    fn pad_and_roll_match_numpy(
+        (shape, chunks) in shape_and_chunks(),
+        widths in prop::collection::vec((0usize..4, 0usize..4), 3),
+        mode in 0u8..3,
+        shift in -10isize..10,
+        materialized in any::<bool>(),
+    ) {
+        let nd = shape.len();
+        let x = lazy(&shape, &chunks, materialized);
+        let ex = eager(&shape);
+        let widths: Vec<(usize, usize)> = widths[..nd]
+            .iter()
+            .zip(&shape)
+            .map(|(&(b, a), &n)| if mode == 2 { (b.min(n - 1), a.min(n - 1)) } else { (b, a) })
+            .collect();
+        let pm = match mode { 0 => rask::PadMode::Constant(-1), 1 => rask::PadMode::Edge, _ => rask::PadMode::Reflect };
+        let got = x.pad(&widths, pm).compute().unwrap();
+        let out_shape: Vec<usize> = shape.iter().zip(&widths).map(|(&n, &(b, a))| n + b + a).collect();
+        let want = ArrayD::from_shape_fn(IxDyn(&out_shape), |o| {
+            let src: Option<Vec<usize>> = (0..nd).map(|j| pad_source(o[j], shape[j], widths[j].0, mode)).collect();
+            src.map_or(-1, |s| ex[IxDyn(&s)])
+        });
+        prop_assert_eq!(got, want);
+        let k = nd - 1;
+        let n = shape[k] as isize;
+        let rolled = x.roll(shift, k as isize).compute().unwrap();
+        let want = ArrayD::from_shape_fn(IxDyn(&shape), |o| {
+            let mut s = o.slice().to_vec();
+            s[k] = ((o[k] as isize - shift).rem_euclid(n)) as usize;
+            ex[IxDyn(&s)]
+        });
+        prop_assert_eq!(rolled, want);
+    }
+}
+
+#[test]
+fn concatenate_errors_name_the_shapes() {
+    let a = ChunkedArray::<f64>::zeros(&[2, 3], &[1, 3]);
+    let b = ChunkedArray::<f64>::zeros(&[2, 4], &[1, 4]);
+    let e = rask::concatenate(&[&a, &b], 0).check().unwrap_err();
+    assert!(e.to_string().contains("[2, 3] and [2, 4]"), "{e}");
+    assert!(rask::concatenate(&[&a, &b], 1).check().is_ok());
+    assert!(rask::concatenate::<f64>(&[], 0).check().is_err());
+    assert!(rask::concatenate(&[&a, &a], 2).check().is_err());
+    assert!(rask::stack(&[&a, &b], 0).check().is_err());
+    let r = a
+        .pad(&[(3, 0), (0, 0)], rask::PadMode::Reflect)
+        .check()
+        .unwrap_err();
+    assert!(r.to_string().contains("reflect padding"), "{r}");
+    assert!(a.pad(&[(1, 1)], rask::PadMode::Edge).check().is_err());
+}

@@ -15,6 +15,7 @@ use ndarray::ArrayD;
 
 pub use elementwise::{IntoOperand, Operand, where_};
 pub use reduce::ReduceOpts;
+pub use shape::{PadMode, concatenate, stack};
 
 use crate::compute::sealed::HasExpr;
 use crate::compute::{Computable, plan_exprs, run_exprs};

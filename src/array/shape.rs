@@ -421,3 +421,263 @@ impl<T: Element> ChunkedArray<T> {
         self.slice(info)
     }
 }
+
+/// Joins arrays along an existing axis (NumPy's `concatenate`). Shapes must agree on every
+/// other axis; the output keeps every input block as a block (no copy), after aligning the
+/// other axes' chunks to the first array's.
+///
+/// ```
+/// use rask::prelude::*;
+/// let a = ChunkedArray::<i32>::ones(&[2, 3], &[1, 3]);
+/// let b = ChunkedArray::<i32>::zeros(&[4, 3], &[3, 3]);
+/// let c = rask::concatenate(&[&a, &b], 0);
+/// assert_eq!(c.shape(), &[6, 3]);
+/// assert_eq!(c.grid().unwrap().chunk_sizes(0), vec![1, 1, 3, 1]);
+/// assert_eq!(c.sum().compute()?, 6);
+/// # Ok::<(), rask::Error>(())
+/// ```
+pub fn concatenate<T: Element>(arrays: &[&ChunkedArray<T>], axis: isize) -> ChunkedArray<T> {
+    ChunkedArray::from_result(concat_exprs("concatenate", arrays, axis))
+}
+
+fn concat_exprs<T: Element>(
+    op: &str,
+    arrays: &[&ChunkedArray<T>],
+    axis: isize,
+) -> Result<std::sync::Arc<Expr>> {
+    let first = arrays
+        .first()
+        .ok_or_else(|| Error::arg(op, "needs at least one array"))?
+        .expr_ref()?
+        .clone();
+    let nd = first.grid.ndim();
+    let k = crate::array::reduce::normalize_axes(op, &[axis], nd)?[0];
+    let mut parts = Vec::with_capacity(arrays.len());
+    for a in arrays {
+        let e = a.expr_ref()?;
+        let same =
+            e.grid.ndim() == nd && (0..nd).all(|j| j == k || e.shape()[j] == first.shape()[j]);
+        if !same {
+            return Err(Error::shapes(
+                op,
+                first.shape(),
+                e.shape(),
+                &format!("all axes but the joined axis {k} must have equal lengths"),
+            ));
+        }
+        if e.shape()[k] == 0 {
+            continue;
+        }
+        // Cut the other axes like the first array.
+        let mut target = e.grid.clone();
+        for j in (0..nd).filter(|&j| j != k) {
+            if !target.axis_eq(j, &first.grid, j) {
+                target = target.with_axis_from(j, &first.grid, j);
+            }
+        }
+        parts.push(if target == e.grid {
+            e.clone()
+        } else {
+            Expr::new(target, e.dtype, Op::Rechunk, vec![e.clone()])
+        });
+    }
+    match parts.len() {
+        0 => Ok(first),
+        1 => Ok(parts.pop().unwrap()),
+        _ => {
+            let sizes: Vec<Vec<usize>> = (0..nd)
+                .map(|j| {
+                    if j == k {
+                        parts.iter().flat_map(|p| p.grid.chunk_sizes(k)).collect()
+                    } else {
+                        parts[0].grid.chunk_sizes(j)
+                    }
+                })
+                .collect();
+            let shape: Vec<usize> = sizes.iter().map(|s| s.iter().sum()).collect();
+            let grid = ChunkGrid::from_chunk_sizes(&shape, &sizes)?;
+            Ok(Expr::new(grid, T::DTYPE, Op::Concat { axis: k }, parts))
+        }
+    }
+}
+
+/// Joins arrays of one shape along a new axis (NumPy's `stack`).
+///
+/// ```
+/// use rask::prelude::*;
+/// let bands: Vec<_> = (0..3).map(|b| ChunkedArray::<u16>::full(&[4, 4], &[2, 2], b)).collect();
+/// let cube = rask::stack(&bands.iter().collect::<Vec<_>>(), 0);
+/// assert_eq!(cube.shape(), &[3, 4, 4]);
+/// assert_eq!(cube.sum_axes(&[1, 2]).compute()?.as_slice().unwrap(), &[0, 16, 32]);
+/// # Ok::<(), rask::Error>(())
+/// ```
+pub fn stack<T: Element>(arrays: &[&ChunkedArray<T>], axis: isize) -> ChunkedArray<T> {
+    let Some(first) = arrays.first() else {
+        return ChunkedArray::err(Error::arg("stack", "needs at least one array"));
+    };
+    for a in arrays {
+        if a.shape() != first.shape() {
+            if let Err(e) = a.check() {
+                return ChunkedArray::err(e);
+            }
+            return ChunkedArray::err(Error::shapes(
+                "stack",
+                first.shape(),
+                a.shape(),
+                "stacked arrays must have one shape",
+            ));
+        }
+    }
+    let expanded: Vec<ChunkedArray<T>> = arrays.iter().map(|a| a.expand_dims(axis)).collect();
+    let refs: Vec<&ChunkedArray<T>> = expanded.iter().collect();
+    ChunkedArray::from_result(concat_exprs("stack", &refs, axis))
+}
+
+/// How [`ChunkedArray::pad`] fills the new elements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PadMode<T> {
+    /// A constant value.
+    Constant(T),
+    /// The edge value repeated.
+    Edge,
+    /// The values mirrored about the edge, the edge itself not repeated (NumPy's `reflect`).
+    Reflect,
+}
+
+impl<T: Element> ChunkedArray<T> {
+    /// Pads each axis with `widths[k] = (before, after)` elements (NumPy's `pad`). The padded
+    /// parts are views and constants joined to the array: nothing is copied.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// use rask::PadMode;
+    /// let x = ChunkedArray::<i32>::arange(4, 2); // 0 1 2 3
+    /// let r = x.pad(&[(2, 2)], PadMode::Reflect).compute()?;
+    /// assert_eq!(r.as_slice().unwrap(), &[2, 1, 0, 1, 2, 3, 2, 1]);
+    /// let e = x.pad(&[(1, 2)], PadMode::Edge).compute()?;
+    /// assert_eq!(e.as_slice().unwrap(), &[0, 0, 1, 2, 3, 3, 3]);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn pad(&self, widths: &[(usize, usize)], mode: PadMode<T>) -> ChunkedArray<T> {
+        let shape = self.shape().to_vec();
+        if self.check().is_ok() && widths.len() != shape.len() {
+            return ChunkedArray::err(Error::arg(
+                "pad",
+                format!(
+                    "{} pad widths for an array of shape {shape:?}",
+                    widths.len()
+                ),
+            ));
+        }
+        let mut x = self.clone();
+        for (k, &(before, after)) in widths.iter().enumerate() {
+            if before == 0 && after == 0 {
+                continue;
+            }
+            let n = x.shape()[k];
+            if mode == PadMode::Reflect && (before >= n || after >= n) {
+                return ChunkedArray::err(Error::arg(
+                    "pad",
+                    format!(
+                        "reflect padding ({before}, {after}) on axis {k} needs fewer elements than its length {n}"
+                    ),
+                ));
+            }
+            if mode == PadMode::Edge && n == 0 {
+                return ChunkedArray::err(Error::arg(
+                    "pad",
+                    format!("edge padding of the empty axis {k}"),
+                ));
+            }
+            let part = |width: usize, at_end: bool| -> ChunkedArray<T> {
+                let mut pshape = x.shape().to_vec();
+                pshape[k] = width;
+                let along = |r: std::ops::Range<usize>, step: isize| -> Vec<SliceInfoElem> {
+                    (0..pshape.len())
+                        .map(|j| {
+                            if j == k {
+                                SliceInfoElem::Slice {
+                                    start: r.start as isize,
+                                    end: Some(r.end as isize),
+                                    step,
+                                }
+                            } else {
+                                SliceInfoElem::Slice {
+                                    start: 0,
+                                    end: None,
+                                    step: 1,
+                                }
+                            }
+                        })
+                        .collect()
+                };
+                match mode {
+                    PadMode::Constant(v) => {
+                        let chunks: Vec<usize> = x.chunks().iter().map(|&c| c.max(1)).collect();
+                        ChunkedArray::full(&pshape, &chunks, v)
+                    }
+                    PadMode::Edge => {
+                        let i = if at_end { n - 1 } else { 0 };
+                        x.slice(along(i..i + 1, 1)).broadcast_to(&pshape)
+                    }
+                    PadMode::Reflect => {
+                        let r = if at_end {
+                            n - 1 - width..n - 1
+                        } else {
+                            1..width + 1
+                        };
+                        x.slice(along(r, -1))
+                    }
+                }
+            };
+            let (b, a) = (part(before, false), part(after, true));
+            x = concatenate(&[&b, &x, &a], k as isize);
+        }
+        x
+    }
+
+    /// Shifts elements along `axis` by `shift`, wrapping around (NumPy's `roll`).
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let x = ChunkedArray::<i64>::arange(5, 2).roll(2, 0);
+    /// assert_eq!(x.compute()?.as_slice().unwrap(), &[3, 4, 0, 1, 2]);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn roll(&self, shift: isize, axis: isize) -> ChunkedArray<T> {
+        let nd = self.ndim();
+        let k = match crate::array::reduce::normalize_axes("roll", &[axis], nd) {
+            Ok(a) => a[0],
+            Err(e) => return ChunkedArray::err(e),
+        };
+        let n = self.shape()[k] as isize;
+        if n == 0 {
+            return self.clone();
+        }
+        let s = shift.rem_euclid(n);
+        if s == 0 {
+            return self.clone();
+        }
+        let take = |a: isize, z: isize| -> ChunkedArray<T> {
+            let info: Vec<SliceInfoElem> = (0..nd)
+                .map(|j| {
+                    if j == k {
+                        SliceInfoElem::Slice {
+                            start: a,
+                            end: Some(z),
+                            step: 1,
+                        }
+                    } else {
+                        SliceInfoElem::Slice {
+                            start: 0,
+                            end: None,
+                            step: 1,
+                        }
+                    }
+                })
+                .collect();
+            self.slice(info)
+        };
+        concatenate(&[&take(n - s, n), &take(0, n - s)], k as isize)
+    }
+}

@@ -261,6 +261,30 @@ impl Rechunk {
     }
 }
 
+// ---------------------------------------------------------------- concatenation
+
+/// Output block `b` is block `b` of the input whose blocks cover `b[axis]`, shifted.
+pub(crate) struct Concat {
+    pub axis: usize,
+    /// The first output block (along `axis`) of each input, and the total at the end.
+    pub starts: Vec<usize>,
+}
+
+impl StageKernel for Concat {
+    fn deps(&self, out: &[usize], emit: &mut dyn FnMut(usize, Vec<usize>)) {
+        let i = self.starts.partition_point(|&s| s <= out[self.axis]) - 1;
+        let mut b = out.to_vec();
+        b[self.axis] -= self.starts[i];
+        emit(i, b);
+    }
+    fn consumers(&self, _slot: usize, _b: &[usize]) -> usize {
+        1
+    }
+    fn run(&self, _out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
+        Ok(Some(inputs[0].clone()))
+    }
+}
+
 // ---------------------------------------------------------------- user closures
 
 pub(crate) struct MapBlocksStage {

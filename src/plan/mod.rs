@@ -126,6 +126,8 @@ pub(crate) enum Op {
     Rechunk,
     /// A user closure over blocks, keeping the grid.
     MapBlocks(Arc<dyn BlockFn>),
+    /// The inputs joined along `axis`; each output block is an input block, passed on as is.
+    Concat { axis: usize },
 }
 
 /// A node of the logical plan.
@@ -184,6 +186,7 @@ impl Expr {
             Op::Reduce { kernel, axes, .. } => format!("{}{:?}", kernel.name(), axes),
             Op::Rechunk => "rechunk".into(),
             Op::MapBlocks(_) => "map_blocks".into(),
+            Op::Concat { axis } => format!("concatenate(axis={axis})"),
         }
     }
 
@@ -208,6 +211,7 @@ impl Expr {
             ),
             Op::Rechunk => "rechunk".into(),
             Op::MapBlocks(_) => format!("map_blocks:{}", self.id),
+            Op::Concat { axis } => format!("concat:{axis}"),
         };
         format!("{k}|{}|{:?}", self.dtype, self.grid)
     }

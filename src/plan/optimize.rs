@@ -20,8 +20,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use super::Op;
 use super::logical::LogicalPlan;
 use crate::exec::stage::{
-    Collect, CollectStage, FromBlocksStage, FusedMap, MapBlocksStage, Rechunk, ReduceCombine,
-    ReduceFinalize, ReducePartial, Stage,
+    Collect, CollectStage, Concat, FromBlocksStage, FusedMap, MapBlocksStage, Rechunk,
+    ReduceCombine, ReduceFinalize, ReducePartial, Stage,
 };
 use crate::grid::ChunkGrid;
 use crate::kernels::program::{Leaf, LeafSource, PNode, Program, SrcAxis};
@@ -259,6 +259,26 @@ impl Lowering<'_> {
                     elem_bytes: e.dtype.size(),
                     inputs: vec![src.index()],
                     kernel: Box::new(MapBlocksStage { f: f.clone() }),
+                })
+            }
+            Op::Concat { axis } => {
+                let srcs: Vec<NodeIndex> = inputs.iter().map(|&i| self.materialize(i)).collect();
+                let mut starts = vec![0];
+                for s in &srcs {
+                    let last = *starts.last().unwrap();
+                    starts.push(last + self.graph[*s].grid.blocks_on_axis(*axis));
+                }
+                self.add_stage(Stage {
+                    kind: "concat",
+                    detail: format!("{} inputs along axis {axis}", srcs.len()),
+                    grid: e.grid.clone(),
+                    dtype: Some(e.dtype),
+                    elem_bytes: e.dtype.size(),
+                    inputs: srcs.iter().map(|s| s.index()).collect(),
+                    kernel: Box::new(Concat {
+                        axis: *axis,
+                        starts,
+                    }),
                 })
             }
             Op::FromBlocks(f) => self.add_stage(Stage {
