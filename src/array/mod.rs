@@ -6,6 +6,7 @@
 mod creation;
 mod elementwise;
 pub(crate) mod reduce;
+mod scan;
 mod shape;
 
 use std::marker::PhantomData;

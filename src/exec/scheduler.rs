@@ -79,12 +79,64 @@ struct StageInfo<'p> {
 
 struct Sched<'p> {
     stages: Vec<StageInfo<'p>>,
+    /// Exact consumer counts per block, for stages some of whose readers do not all run
+    /// (after a slice, say); `None` where the stages' own counts are exact.
+    counts: Vec<Option<Vec<u32>>>,
 }
 
-impl Sched<'_> {
+impl<'p> Sched<'p> {
+    /// Works out which stages are *fully demanded* (every block runs) and, for the others,
+    /// which blocks run and how many tasks read each: a stage's own consumer counts assume
+    /// that every task of the consumer runs, which a slice downstream can make false, and an
+    /// over-count would keep a block in memory to the end of the run.
+    fn new(stages: Vec<StageInfo<'p>>, sinks: &[usize]) -> Self {
+        let n = stages.len();
+        // Inputs are lowered before their consumers, so higher indices come later in the plan.
+        let mut full = vec![false; n];
+        for s in (0..n).rev() {
+            let info = &stages[s];
+            full[s] = sinks.contains(&s)
+                || (!info.consumers.is_empty()
+                    && info
+                        .consumers
+                        .iter()
+                        .all(|&(c, slot)| full[c] && stages[c].stage.kernel.covers(slot)));
+        }
+        let mut needed: Vec<Option<Vec<bool>>> = vec![None; n];
+        let mut counts: Vec<Option<Vec<u32>>> = vec![None; n];
+        for s in (0..n).rev() {
+            if full[s] || stages[s].consumers.is_empty() {
+                continue;
+            }
+            let nb = stages[s].stage.grid.num_blocks();
+            let (mut need, mut count) = (vec![false; nb], vec![0u32; nb]);
+            for &(c, slot) in &stages[s].consumers {
+                let cst = stages[c].stage;
+                for cb in 0..cst.grid.num_blocks() {
+                    if needed[c].as_ref().is_some_and(|v| !v[cb]) {
+                        continue;
+                    }
+                    cst.kernel.deps(&cst.grid.unravel(cb), &mut |sl, ib| {
+                        if sl == slot {
+                            let b = stages[s].stage.grid.linear(&ib);
+                            need[b] = true;
+                            count[b] += 1;
+                        }
+                    });
+                }
+            }
+            needed[s] = Some(need);
+            counts[s] = Some(count);
+        }
+        Sched { stages, counts }
+    }
+
     /// How many task inputs name this block over the whole run.
     fn total_consumers(&self, k: Key) -> u32 {
         let (s, b) = split(k);
+        if let Some(c) = &self.counts[s] {
+            return c[b];
+        }
         let info = &self.stages[s];
         if info.consumers.is_empty() {
             return 0;
@@ -301,7 +353,7 @@ pub(crate) fn run(
             infos[i].consumers.push((c, slot));
         }
     }
-    let sched = Sched { stages: infos };
+    let sched = Sched::new(infos, sinks);
     let state = Mutex::new(State {
         tasks_gen: TaskGen {
             sinks: sinks.to_vec(),

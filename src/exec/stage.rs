@@ -28,6 +28,11 @@ pub(crate) trait StageKernel: Send + Sync {
     fn consumers(&self, slot: usize, b: &[usize]) -> usize;
     /// Computes output block `out`; sinks return `None`.
     fn run(&self, out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>>;
+    /// Whether the tasks of this stage, all together, read every block of input `slot`.
+    /// When that is not known to hold, the scheduler counts consumers block by block.
+    fn covers(&self, _slot: usize) -> bool {
+        true
+    }
 }
 
 /// A node of the physical plan.
@@ -72,6 +77,14 @@ fn program_deps(
     }
 }
 
+/// Whether the program's leaves on `slot` read every block of that input.
+fn program_covers(prog: &Program, grid: &ChunkGrid, slot: usize) -> bool {
+    prog.leaves
+        .iter()
+        .filter(|l| matches!(l.source, LeafSource::Input { slot: s } if s == slot))
+        .any(|l| l.covers(grid))
+}
+
 /// Output blocks of `grid` reading block `b` of input slot `slot`.
 fn program_consumers(prog: &Program, grid: &ChunkGrid, slot: usize, b: &[usize]) -> usize {
     prog.leaves
@@ -93,6 +106,9 @@ impl StageKernel for FusedMap {
     }
     fn consumers(&self, slot: usize, b: &[usize]) -> usize {
         program_consumers(&self.program, &self.grid, slot, b)
+    }
+    fn covers(&self, slot: usize) -> bool {
+        program_covers(&self.program, &self.grid, slot)
     }
     fn run(&self, out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
         let shape = self.grid.block_shape(out);
@@ -119,6 +135,9 @@ impl StageKernel for ReducePartial {
     }
     fn consumers(&self, slot: usize, b: &[usize]) -> usize {
         program_consumers(&self.program, &self.domain, slot, b)
+    }
+    fn covers(&self, slot: usize) -> bool {
+        program_covers(&self.program, &self.domain, slot)
     }
     fn run(&self, out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
         let shape = self.domain.block_shape(out);

@@ -132,6 +132,17 @@ impl Leaf {
             .collect()
     }
 
+    /// Whether every element of the leaf array is read by some block of `out` (so that every
+    /// input block has a reader).
+    pub(crate) fn covers(&self, out: &ChunkGrid) -> bool {
+        self.src.iter().enumerate().all(|(k, s)| match *s {
+            SrcAxis::Fixed(_) => self.shape[k] <= 1,
+            SrcAxis::Out { axis, step, .. } => {
+                step.abs() == 1 && out.shape()[axis] == self.shape[k]
+            }
+        })
+    }
+
     /// How many blocks of `out` read input block `b` through this leaf.
     pub(crate) fn readers(&self, out: &ChunkGrid, b: &[usize]) -> usize {
         let g = self.input_grid();

@@ -28,6 +28,24 @@ use crate::kernels::elementwise::KernelRef;
 use crate::kernels::program::{Generator, SrcAxis};
 use crate::kernels::reduce::ReduceRef;
 
+/// A block-level operation that is not fused: it names, for each output block, the input
+/// blocks it needs and computes the block from them. Operations such as `map_overlap`,
+/// `matmul`, scans and histograms are written against this trait in their own files; the
+/// optimizer lowers every one the same way (one stage, inputs materialized as blocks).
+pub(crate) trait BlockOp: Send + Sync {
+    /// The operation's name for plans and errors, e.g. `map_overlap(depth=[1, 1])`.
+    fn name(&self) -> String;
+    /// Equal for operations that compute the same values from the same inputs (include a
+    /// unique id for closures).
+    fn key(&self) -> String;
+    /// The stage kernel, given the grids of the inputs (as materialized) and of the output.
+    fn kernel(
+        &self,
+        inputs: &[ChunkGrid],
+        out: &ChunkGrid,
+    ) -> Box<dyn crate::exec::stage::StageKernel>;
+}
+
 /// A user closure producing one block from its index (`from_blocks`).
 pub(crate) trait BlockSource: Send + Sync {
     fn produce(&self, block: &[usize], shape: &[usize]) -> Result<BlockRef>;
@@ -128,6 +146,8 @@ pub(crate) enum Op {
     MapBlocks(Arc<dyn BlockFn>),
     /// The inputs joined along `axis`; each output block is an input block, passed on as is.
     Concat { axis: usize },
+    /// A block-level operation (see [`BlockOp`]).
+    Blockwise(Arc<dyn BlockOp>),
 }
 
 /// A node of the logical plan.
@@ -187,6 +207,7 @@ impl Expr {
             Op::Rechunk => "rechunk".into(),
             Op::MapBlocks(_) => "map_blocks".into(),
             Op::Concat { axis } => format!("concatenate(axis={axis})"),
+            Op::Blockwise(op) => op.name(),
         }
     }
 
@@ -212,6 +233,7 @@ impl Expr {
             Op::Rechunk => "rechunk".into(),
             Op::MapBlocks(_) => format!("map_blocks:{}", self.id),
             Op::Concat { axis } => format!("concat:{axis}"),
+            Op::Blockwise(op) => format!("blockwise:{}", op.key()),
         };
         format!("{k}|{}|{:?}", self.dtype, self.grid)
     }

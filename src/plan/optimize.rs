@@ -281,6 +281,20 @@ impl Lowering<'_> {
                     }),
                 })
             }
+            Op::Blockwise(op) => {
+                let srcs: Vec<NodeIndex> = inputs.iter().map(|&i| self.materialize(i)).collect();
+                let grids: Vec<ChunkGrid> =
+                    srcs.iter().map(|s| self.graph[*s].grid.clone()).collect();
+                self.add_stage(Stage {
+                    kind: "blockwise",
+                    detail: op.name(),
+                    grid: e.grid.clone(),
+                    dtype: Some(e.dtype),
+                    elem_bytes: e.dtype.size(),
+                    inputs: srcs.iter().map(|s| s.index()).collect(),
+                    kernel: op.kernel(&grids, &e.grid),
+                })
+            }
             Op::FromBlocks(f) => self.add_stage(Stage {
                 kind: "from_blocks",
                 detail: "user closure".into(),
