@@ -192,7 +192,9 @@ fn pad_source(o: usize, n: usize, before: usize, mode: u8) -> Option<usize> {
     match mode {
         0 => None,
         1 => Some(i.clamp(0, n - 1) as usize),
-        _ => Some(if i < 0 { -i } else { 2 * (n - 1) - i } as usize),
+        2 => Some(if i < 0 { -i } else { 2 * (n - 1) - i } as usize),
+        3 => Some(if i < 0 { -i - 1 } else { 2 * n - 1 - i } as usize),
+        _ => Some(i.rem_euclid(n) as usize),
     }
 }
 
@@ -227,7 +229,7 @@ proptest! {
     fn pad_and_roll_match_numpy(
         (shape, chunks) in shape_and_chunks(),
         widths in prop::collection::vec((0usize..4, 0usize..4), 3),
-        mode in 0u8..3,
+        mode in 0u8..5,
         shift in -10isize..10,
         materialized in any::<bool>(),
     ) {
@@ -237,9 +239,19 @@ proptest! {
         let widths: Vec<(usize, usize)> = widths[..nd]
             .iter()
             .zip(&shape)
-            .map(|(&(b, a), &n)| if mode == 2 { (b.min(n - 1), a.min(n - 1)) } else { (b, a) })
+            .map(|(&(b, a), &n)| match mode {
+                2 => (b.min(n - 1), a.min(n - 1)),
+                3 | 4 => (b.min(n), a.min(n)),
+                _ => (b, a),
+            })
             .collect();
-        let pm = match mode { 0 => rask::PadMode::Constant(-1), 1 => rask::PadMode::Edge, _ => rask::PadMode::Reflect };
+        let pm = match mode {
+            0 => rask::PadMode::Constant(-1),
+            1 => rask::PadMode::Edge,
+            2 => rask::PadMode::Reflect,
+            3 => rask::PadMode::Symmetric,
+            _ => rask::PadMode::Wrap,
+        };
         let got = x.pad(&widths, pm).compute().unwrap();
         let out_shape: Vec<usize> = shape.iter().zip(&widths).map(|(&n, &(b, a))| n + b + a).collect();
         let want = ArrayD::from_shape_fn(IxDyn(&out_shape), |o| {

@@ -542,6 +542,11 @@ pub enum PadMode<T> {
     Edge,
     /// The values mirrored about the edge, the edge itself not repeated (NumPy's `reflect`).
     Reflect,
+    /// The values mirrored with the edge repeated (NumPy's `symmetric`; what scipy.ndimage
+    /// and Dask's `map_overlap` call `reflect`).
+    Symmetric,
+    /// The values from the other end (NumPy's `wrap`).
+    Wrap,
 }
 
 impl<T: Element> ChunkedArray<T> {
@@ -580,6 +585,14 @@ impl<T: Element> ChunkedArray<T> {
                     "pad",
                     format!(
                         "reflect padding ({before}, {after}) on axis {k} needs fewer elements than its length {n}"
+                    ),
+                ));
+            }
+            if matches!(mode, PadMode::Symmetric | PadMode::Wrap) && (before > n || after > n) {
+                return ChunkedArray::err(Error::arg(
+                    "pad",
+                    format!(
+                        "{mode:?} padding ({before}, {after}) on axis {k} needs at most its length {n}"
                     ),
                 ));
             }
@@ -627,6 +640,14 @@ impl<T: Element> ChunkedArray<T> {
                             1..width + 1
                         };
                         x.slice(along(r, -1))
+                    }
+                    PadMode::Symmetric => {
+                        let r = if at_end { n - width..n } else { 0..width };
+                        x.slice(along(r, -1))
+                    }
+                    PadMode::Wrap => {
+                        let r = if at_end { 0..width } else { n - width..n };
+                        x.slice(along(r, 1))
                     }
                 }
             };
