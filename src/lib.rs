@@ -63,6 +63,10 @@
 //! | `da.expand_dims(x, 1)`, `da.squeeze(x)`, `da.broadcast_to(x, s)` | `x.expand_dims(1)`, `x.squeeze(&[])`, `x.broadcast_to(&s)` |
 //! | `da.concatenate([a, b], axis=0)`, `da.stack([a, b])` | `rask::concatenate(&[&a, &b], 0)`, `rask::stack(&[&a, &b], 0)` |
 //! | `da.pad(x, 2, mode="reflect")` | `x.pad(&[(2, 2)], PadMode::Reflect)` |
+//! | `x.map_overlap(f, depth=1, boundary="reflect")` | `x.map_overlap(&[1, 1], Boundary::Reflect, \|halo, index\| ...)` |
+//! | `scipy.ndimage.uniform_filter` / `maximum_filter` in `map_overlap` | `x.focal_mean(3, Boundary::Reflect)`, `x.focal_max(..)`, `x.focal_min(..)` |
+//! | `scipy.ndimage.convolve`, `gaussian_filter` in `map_overlap` | `x.convolve(k.view(), b)`, `x.gaussian_filter(sigma, b)` |
+//! | `da.cumsum(x, axis=0)`, `da.cumprod` | `x.cumsum(0)`, `x.cumprod(0)` |
 //! | `x.compute()` | `x.compute()?` |
 //! | `dask.compute(a, b)` | `rask::compute_all(&[&a, &b])?` |
 //! | `dask.config.set(num_workers=4)` | `x.compute_with(&Config::default().threads(4))` |
@@ -82,7 +86,8 @@ pub mod kernels;
 pub(crate) mod plan;
 
 pub use array::{
-    ChunkedArray, IntoOperand, Operand, PadMode, ReduceOpts, Scalar, concatenate, stack, where_,
+    Boundary, ChunkedArray, IntoOperand, Operand, PadMode, ReduceOpts, Scalar, concatenate, stack,
+    where_,
 };
 pub use compute::{Computable, Computed, compute_all, compute_all_with};
 pub use element::{DType, Element, Float, Number};
@@ -93,7 +98,7 @@ pub use grid::{BlockIndex, ChunkGrid};
 /// The names most programs need: `use rask::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ChunkGrid, ChunkedArray, Config, DType, Element, Error, Float, IntoOperand, Number,
-        PadMode, ReduceOpts, Result, Scalar, compute_all, concatenate, stack, where_,
+        Boundary, ChunkGrid, ChunkedArray, Config, DType, Element, Error, Float, IntoOperand,
+        Number, PadMode, ReduceOpts, Result, Scalar, compute_all, concatenate, stack, where_,
     };
 }

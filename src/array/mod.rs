@@ -5,6 +5,7 @@
 
 mod creation;
 mod elementwise;
+mod overlap;
 pub(crate) mod reduce;
 mod scan;
 mod shape;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use ndarray::ArrayD;
 
 pub use elementwise::{IntoOperand, Operand, where_};
+pub use overlap::Boundary;
 pub use reduce::ReduceOpts;
 pub use shape::{PadMode, concatenate, stack};
 

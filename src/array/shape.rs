@@ -445,16 +445,24 @@ fn concat_exprs<T: Element>(
     arrays: &[&ChunkedArray<T>],
     axis: isize,
 ) -> Result<std::sync::Arc<Expr>> {
-    let first = arrays
-        .first()
-        .ok_or_else(|| Error::arg(op, "needs at least one array"))?
-        .expr_ref()?
+    if arrays.is_empty() {
+        return Err(Error::arg(op, "needs at least one array"));
+    }
+    let exprs = arrays
+        .iter()
+        .map(|a| a.expr_ref().cloned())
+        .collect::<Result<Vec<_>>>()?;
+    let first = exprs[0].clone();
+    // The other axes are cut like the largest input's (the data, not a thin pad part).
+    let reference = exprs
+        .iter()
+        .max_by_key(|e| (e.grid.len(), std::cmp::Reverse(e.id)))
+        .expect("non-empty")
         .clone();
     let nd = first.grid.ndim();
     let k = crate::array::reduce::normalize_axes(op, &[axis], nd)?[0];
     let mut parts = Vec::with_capacity(arrays.len());
-    for a in arrays {
-        let e = a.expr_ref()?;
+    for e in &exprs {
         let same =
             e.grid.ndim() == nd && (0..nd).all(|j| j == k || e.shape()[j] == first.shape()[j]);
         if !same {
@@ -471,8 +479,8 @@ fn concat_exprs<T: Element>(
         // Cut the other axes like the first array.
         let mut target = e.grid.clone();
         for j in (0..nd).filter(|&j| j != k) {
-            if !target.axis_eq(j, &first.grid, j) {
-                target = target.with_axis_from(j, &first.grid, j);
+            if !target.axis_eq(j, &reference.grid, j) {
+                target = target.with_axis_from(j, &reference.grid, j);
             }
         }
         parts.push(if target == e.grid {

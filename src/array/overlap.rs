@@ -1,0 +1,658 @@
+//! Neighbourhood operations: `map_overlap` and the focal filters built on it.
+//!
+//! A block of `map_overlap` sees its neighbours' values up to `depth` elements beyond its edges.
+//! The halo exchange moves edge strips, not blocks:
+//!
+//! 1. the array is padded lazily by `depth` with the boundary rule (views and
+//!    `concatenate`: the array's edge blocks get thin padding blocks as neighbours);
+//! 2. a *strips* step cuts every block's edge boxes (the 3ⁿ − 1 boxes its neighbours need);
+//! 3. the *halo* step reads its own block plus its neighbours' strips, builds the haloed block,
+//!    calls the function and trims the result.
+//!
+//! The halo step reads its own block through a separate materialization of the input, so a
+//! block whose strips were cut early (for the row above) is not held until its own turn: a
+//! fusable input (a generator, an elementwise chain) is simply computed again, and only the
+//! small strips wait. Dask's `map_overlap` keeps whole overlapped copies instead.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, SliceInfoElem};
+
+use super::{ChunkedArray, PadMode};
+use crate::block::{AnyBlock, BlockRef, downcast};
+use crate::element::{Element, Float};
+use crate::error::{Error, Result};
+use crate::exec::stage::{StageKernel, for_each_index};
+use crate::grid::ChunkGrid;
+use crate::kernels::program::SrcAxis;
+use crate::plan::{BlockOp, Expr, Op, fresh_id, standard};
+
+/// What a halo holds beyond the array's edges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Boundary<T> {
+    /// Mirrored with the edge value repeated (`d c b a | a b c d`; scipy.ndimage's and Dask's
+    /// `reflect`).
+    Reflect,
+    /// The edge value repeated.
+    Nearest,
+    /// Values from the other end of the axis.
+    Periodic,
+    /// A constant.
+    Constant(T),
+    /// No halo beyond the array: blocks at the edge get a smaller haloed block.
+    None,
+}
+
+/// The edge boxes of one block: entry `e` (in base 3, one digit per axis) holds, along axis `k`,
+/// the first `depth[k]` elements (digit 0), all of them (1) or the last `depth[k]` (2).
+struct Strips<T> {
+    boxes: Vec<ArrayD<T>>,
+}
+
+impl<T: Element> AnyBlock for Strips<T> {
+    fn nbytes(&self) -> usize {
+        self.boxes
+            .iter()
+            .map(|b| b.len() * std::mem::size_of::<T>())
+            .sum()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn strip_slices(digits: &[usize], depth: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
+    digits
+        .iter()
+        .zip(depth)
+        .zip(shape)
+        .map(|((&e, &d), &n)| {
+            let (a, z) = match e {
+                0 => (0, d.min(n)),
+                1 => (0, n),
+                _ => (n - d.min(n), n),
+            };
+            SliceInfoElem::from(a..z)
+        })
+        .collect()
+}
+
+/// Base-3 digits of `e` over `nd` axes (axis 0 most significant).
+fn digits(mut e: usize, nd: usize) -> Vec<usize> {
+    let mut d = vec![0; nd];
+    for k in (0..nd).rev() {
+        d[k] = e % 3;
+        e /= 3;
+    }
+    d
+}
+
+struct StripsOp<T> {
+    depth: Vec<usize>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T: Element> BlockOp for StripsOp<T> {
+    fn name(&self) -> String {
+        format!("halo strips(depth={:?})", self.depth)
+    }
+    fn key(&self) -> String {
+        format!("strips<{}>:{:?}", T::DTYPE, self.depth)
+    }
+    fn kernel(&self, _inputs: &[ChunkGrid], _out: &ChunkGrid) -> Box<dyn StageKernel> {
+        Box::new(StripsKernel::<T> {
+            depth: self.depth.clone(),
+            _t: PhantomData,
+        })
+    }
+}
+
+struct StripsKernel<T> {
+    depth: Vec<usize>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T: Element> StageKernel for StripsKernel<T> {
+    fn deps(&self, out: &[usize], emit: &mut dyn FnMut(usize, Vec<usize>)) {
+        emit(0, out.to_vec());
+    }
+    fn consumers(&self, _slot: usize, _b: &[usize]) -> usize {
+        1
+    }
+    fn run(&self, _out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
+        let x = downcast::<T>(&inputs[0]);
+        let nd = x.ndim();
+        let center = (3usize.pow(nd as u32) - 1) / 2;
+        let boxes = (0..3usize.pow(nd as u32))
+            .map(|e| {
+                let dg = digits(e, nd);
+                // Boxes only along axes with a halo; the center box is the block itself.
+                if e == center || dg.iter().zip(&self.depth).any(|(&g, &d)| d == 0 && g != 1) {
+                    return ArrayD::from_shape_vec(IxDyn(&vec![0; nd]), vec![]).expect("empty");
+                }
+                x.slice(strip_slices(&dg, &self.depth, x.shape()).as_slice())
+                    .to_owned()
+            })
+            .collect();
+        Ok(Some(Arc::new(Strips::<T> { boxes })))
+    }
+}
+
+/// The halo step.
+struct HaloOp<T, U, F> {
+    depth: Vec<usize>,
+    /// 1 on axes that were padded (their edge blocks have padding blocks as neighbours).
+    off: Vec<usize>,
+    f: Arc<F>,
+    id: u64,
+    _t: PhantomData<fn(T) -> U>,
+}
+
+impl<T, U, F> BlockOp for HaloOp<T, U, F>
+where
+    T: Element,
+    U: Element,
+    F: Fn(ArrayViewD<'_, T>, &[usize]) -> Result<ArrayD<U>> + Send + Sync + 'static,
+{
+    fn name(&self) -> String {
+        format!("map_overlap(depth={:?})", self.depth)
+    }
+    fn key(&self) -> String {
+        format!("map_overlap#{}", self.id)
+    }
+    fn kernel(&self, inputs: &[ChunkGrid], out: &ChunkGrid) -> Box<dyn StageKernel> {
+        Box::new(HaloKernel::<T, U, F> {
+            depth: self.depth.clone(),
+            off: self.off.clone(),
+            out: out.clone(),
+            padded: inputs[1].clone(),
+            f: self.f.clone(),
+            _t: PhantomData,
+        })
+    }
+}
+
+struct HaloKernel<T, U, F> {
+    depth: Vec<usize>,
+    off: Vec<usize>,
+    out: ChunkGrid,
+    padded: ChunkGrid,
+    f: Arc<F>,
+    _t: PhantomData<fn(T) -> U>,
+}
+
+impl<T, U, F> HaloKernel<T, U, F> {
+    /// Neighbour offsets (each in -1..=1, 0 where the depth is 0), in a fixed order, with the
+    /// padded-grid block they name, for the block whose padded index is `p`.
+    fn neighbours(&self, p: &[usize]) -> Vec<(Vec<isize>, Vec<usize>)> {
+        let nd = p.len();
+        let ranges: Vec<(usize, usize)> = self
+            .depth
+            .iter()
+            .map(|&d| if d > 0 { (0, 3) } else { (1, 2) })
+            .collect();
+        let per = self.padded.blocks_per_axis();
+        let mut v = Vec::new();
+        for_each_index(&ranges, |g| {
+            let delta: Vec<isize> = g.iter().map(|&x| x as isize - 1).collect();
+            if delta.iter().all(|&d| d == 0) {
+                return;
+            }
+            let q: Option<Vec<usize>> = (0..nd)
+                .map(|k| {
+                    let q = p[k] as isize + delta[k];
+                    (q >= 0 && (q as usize) < per[k]).then_some(q as usize)
+                })
+                .collect();
+            if let Some(q) = q {
+                v.push((delta, q));
+            }
+        });
+        v
+    }
+
+    fn padded_index(&self, b: &[usize]) -> Vec<usize> {
+        b.iter().zip(&self.off).map(|(&b, &o)| b + o).collect()
+    }
+}
+
+impl<T, U, F> StageKernel for HaloKernel<T, U, F>
+where
+    T: Element,
+    U: Element,
+    F: Fn(ArrayViewD<'_, T>, &[usize]) -> Result<ArrayD<U>> + Send + Sync + 'static,
+{
+    fn deps(&self, out: &[usize], emit: &mut dyn FnMut(usize, Vec<usize>)) {
+        emit(0, out.to_vec());
+        for (_, q) in self.neighbours(&self.padded_index(out)) {
+            emit(1, q);
+        }
+    }
+
+    fn consumers(&self, slot: usize, b: &[usize]) -> usize {
+        if slot == 0 {
+            return 1;
+        }
+        // Centres c (padded index p = c + off) with b - p in {-1, 0, 1} per axis, not all 0.
+        let per = self.out.blocks_per_axis();
+        let mut n = 1usize;
+        let mut self_centre = true;
+        for k in 0..b.len() {
+            let span: isize = if self.depth[k] > 0 { 1 } else { 0 };
+            let c = b[k] as isize - self.off[k] as isize;
+            let count = (c - span..=c + span)
+                .filter(|&x| x >= 0 && (x as usize) < per[k])
+                .count();
+            n *= count;
+            self_centre &= c >= 0 && (c as usize) < per[k];
+        }
+        n - usize::from(self_centre && n > 0)
+    }
+
+    fn covers(&self, slot: usize) -> bool {
+        slot == 0
+    }
+
+    fn run(&self, out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
+        let centre = downcast::<T>(&inputs[0]);
+        let nd = centre.ndim();
+        let p = self.padded_index(out);
+        let neighbours = self.neighbours(&p);
+        // Halo widths: present where a neighbour block exists on that side.
+        let mut lo = vec![0usize; nd];
+        let mut hi = vec![0usize; nd];
+        for (delta, _) in &neighbours {
+            for k in 0..nd {
+                if delta.iter().enumerate().all(|(j, &d)| j == k || d == 0) {
+                    if delta[k] < 0 {
+                        lo[k] = self.depth[k];
+                    } else if delta[k] > 0 {
+                        hi[k] = self.depth[k];
+                    }
+                }
+            }
+        }
+        let size = centre.shape().to_vec();
+        let shape: Vec<usize> = (0..nd).map(|k| lo[k] + size[k] + hi[k]).collect();
+        let mut haloed = ArrayD::<T>::default(IxDyn(&shape));
+        let place = |delta: &[isize]| -> Vec<SliceInfoElem> {
+            (0..nd)
+                .map(|k| {
+                    let (a, z) = match delta[k] {
+                        -1 => (0, lo[k]),
+                        0 => (lo[k], lo[k] + size[k]),
+                        _ => (lo[k] + size[k], shape[k]),
+                    };
+                    SliceInfoElem::from(a..z)
+                })
+                .collect()
+        };
+        haloed
+            .slice_mut(place(&vec![0; nd]).as_slice())
+            .assign(centre);
+        for ((delta, _), strips) in neighbours.iter().zip(&inputs[1..]) {
+            let strips = strips
+                .as_any()
+                .downcast_ref::<Strips<T>>()
+                .expect("internal: halo strips");
+            let e = delta.iter().fold(0usize, |e, &d| e * 3 + (1 - d) as usize);
+            let src = &strips.boxes[e];
+            let mut dst = haloed.slice_mut(place(delta).as_slice());
+            if dst.shape() != src.shape() {
+                return Err(Error::arg(
+                    "map_overlap",
+                    format!(
+                        "a neighbour of block {out:?} is smaller than the depth {:?}; rechunk to larger chunks",
+                        self.depth
+                    ),
+                ));
+            }
+            dst.assign(src);
+        }
+        let result = (self.f)(haloed.view(), out)?;
+        let trimmed = if result.shape() == shape.as_slice() {
+            let s: Vec<SliceInfoElem> = (0..nd)
+                .map(|k| SliceInfoElem::from(lo[k]..lo[k] + size[k]))
+                .collect();
+            result.slice(s.as_slice()).to_owned()
+        } else if result.shape() == size.as_slice() {
+            result
+        } else {
+            return Err(Error::shapes(
+                "map_overlap",
+                &shape,
+                result.shape(),
+                "the function must return its haloed block's shape (trimmed after) or the block's shape",
+            ));
+        };
+        Ok(Some(Arc::new(standard(trimmed))))
+    }
+}
+
+impl<T: Element> ChunkedArray<T> {
+    /// Applies `f(haloed_block, block_index)` to each block extended by `depth[k]` elements
+    /// of its neighbours (or of the `boundary` beyond the array) on both sides of each axis.
+    /// `f` returns either an array of the haloed block's shape (the halo is trimmed off) or
+    /// one of the block's own shape. Chunks smaller than the depth are merged into their
+    /// neighbours first, so the output's chunks may differ from the input's there.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// use rask::Boundary;
+    /// let x = ChunkedArray::<f64>::arange(10, 3);
+    /// // A 3-point moving sum with the edge values repeated beyond the ends.
+    /// let s = x.map_overlap(&[1], Boundary::Nearest, |h, _| {
+    ///     Ok(ndarray::Array1::from_shape_fn(h.len() - 2, |i| h[[i]] + h[[i + 1]] + h[[i + 2]]).into_dyn())
+    /// });
+    /// let v = s.compute()?;
+    /// assert_eq!(v[[0]], 0.0 + 0.0 + 1.0);
+    /// assert_eq!(v[[5]], 4.0 + 5.0 + 6.0);
+    /// assert_eq!(v[[9]], 8.0 + 9.0 + 9.0);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn map_overlap<U, F>(&self, depth: &[usize], boundary: Boundary<T>, f: F) -> ChunkedArray<U>
+    where
+        U: Element,
+        F: Fn(ArrayViewD<'_, T>, &[usize]) -> Result<ArrayD<U>> + Send + Sync + 'static,
+    {
+        ChunkedArray::from_result(self.overlap_expr(depth, boundary, f))
+    }
+
+    fn overlap_expr<U, F>(&self, depth: &[usize], boundary: Boundary<T>, f: F) -> Result<Arc<Expr>>
+    where
+        U: Element,
+        F: Fn(ArrayViewD<'_, T>, &[usize]) -> Result<ArrayD<U>> + Send + Sync + 'static,
+    {
+        let e = self.expr_ref()?.clone();
+        let shape = e.shape().to_vec();
+        let nd = shape.len();
+        if depth.len() != nd {
+            return Err(Error::arg(
+                "map_overlap",
+                format!("{} depths for an array of shape {shape:?}", depth.len()),
+            ));
+        }
+        // Every chunk must be at least as deep as the halo: merge smaller ones into their
+        // neighbours (as Dask's `ensure_minimum_chunksize` does).
+        let mut sizes: Vec<Vec<usize>> = (0..nd).map(|k| e.grid.chunk_sizes(k)).collect();
+        for (k, &d) in depth.iter().enumerate() {
+            if d > shape[k]
+                && !matches!(
+                    boundary,
+                    Boundary::None | Boundary::Constant(_) | Boundary::Nearest
+                )
+            {
+                return Err(Error::arg(
+                    "map_overlap",
+                    format!("depth {d} on axis {k} exceeds the axis length {}", shape[k]),
+                ));
+            }
+            if d > 0 && sizes[k].len() > 1 && sizes[k].iter().any(|&c| c < d) {
+                let mut merged: Vec<usize> = Vec::new();
+                let mut acc = 0;
+                for &c in &sizes[k] {
+                    acc += c;
+                    if acc >= d {
+                        merged.push(acc);
+                        acc = 0;
+                    }
+                }
+                match merged.last_mut() {
+                    Some(last) => *last += acc,
+                    None => merged.push(acc),
+                }
+                sizes[k] = merged;
+            }
+        }
+        let grid = ChunkGrid::from_chunk_sizes(&shape, &sizes)?;
+        let (e, this) = if grid == e.grid {
+            (e, self.clone())
+        } else {
+            let r = Expr::new(grid, T::DTYPE, Op::Rechunk, vec![e.clone()]);
+            (r.clone(), ChunkedArray::<T>::from_result(Ok(r)))
+        };
+        let mode = match boundary {
+            Boundary::Reflect => Some(PadMode::Symmetric),
+            Boundary::Nearest => Some(PadMode::Edge),
+            Boundary::Periodic => Some(PadMode::Wrap),
+            Boundary::Constant(v) => Some(PadMode::Constant(v)),
+            Boundary::None => None,
+        };
+        let padded = match mode {
+            Some(m) => {
+                let widths: Vec<(usize, usize)> = depth
+                    .iter()
+                    .zip(&shape)
+                    .map(|(&d, &n)| if n > 0 { (d, d) } else { (0, 0) })
+                    .collect();
+                this.pad(&widths, m)
+            }
+            None => this.clone(),
+        };
+        let off: Vec<usize> = depth
+            .iter()
+            .zip(&shape)
+            .map(|(&d, &n)| usize::from(mode.is_some() && d > 0 && n > 0))
+            .collect();
+        let p = padded.expr_ref()?.clone();
+        let strips = Expr::new(
+            p.grid.clone(),
+            T::DTYPE,
+            Op::Blockwise(Arc::new(StripsOp::<T> {
+                depth: depth.to_vec(),
+                _t: PhantomData,
+            })),
+            vec![p],
+        );
+        // The centres through their own materialization (see the module docs).
+        let centre = Expr::new(
+            e.grid.clone(),
+            T::DTYPE,
+            Op::View {
+                src: SrcAxis::identity(nd),
+            },
+            vec![e.clone()],
+        );
+        let halo = HaloOp::<T, U, F> {
+            depth: depth.to_vec(),
+            off,
+            f: Arc::new(f),
+            id: fresh_id(),
+            _t: PhantomData,
+        };
+        Ok(Expr::new(
+            e.grid.clone(),
+            U::DTYPE,
+            Op::Blockwise(Arc::new(halo)),
+            vec![centre, strips],
+        ))
+    }
+}
+
+/// A moving fold of width `2r + 1` along `axis` over the valid positions (the result is
+/// `2r` shorter along the axis).
+fn moving<T: Copy>(
+    a: &ArrayD<T>,
+    axis: usize,
+    r: usize,
+    init: T,
+    f: impl Fn(T, T) -> T + Copy,
+) -> ArrayD<T> {
+    let mut shape = a.shape().to_vec();
+    shape[axis] -= 2 * r;
+    let mut out = ArrayD::from_elem(IxDyn(&shape), init);
+    for w in 0..=2 * r {
+        let src = a.slice_axis(Axis(axis), ndarray::Slice::from(w..w + shape[axis]));
+        ndarray::Zip::from(&mut out)
+            .and(&src)
+            .for_each(|o, &x| *o = f(*o, x));
+    }
+    out
+}
+
+impl<T: Float> ChunkedArray<T> {
+    fn focal(
+        &self,
+        op: &'static str,
+        size: usize,
+        boundary: Boundary<T>,
+        kind: u8,
+    ) -> ChunkedArray<T> {
+        if size % 2 == 0 || size == 0 {
+            return ChunkedArray::err(Error::arg(op, format!("window size {size} must be odd")));
+        }
+        if boundary == Boundary::None {
+            return ChunkedArray::err(Error::arg(op, "needs a boundary other than None"));
+        }
+        let r = size / 2;
+        let nd = self.ndim();
+        self.map_overlap(&vec![r; nd], boundary, move |h, _| {
+            let mut a = h.to_owned();
+            for k in 0..nd {
+                a = match kind {
+                    0 => moving(&a, k, r, T::zero(), |x, y| x + y),
+                    1 => moving(&a, k, r, T::neg_infinity(), |x, y| {
+                        if y > x || Element::is_nan(y) { y } else { x }
+                    }),
+                    _ => moving(&a, k, r, T::infinity(), |x, y| {
+                        if y < x || Element::is_nan(y) { y } else { x }
+                    }),
+                };
+            }
+            if kind == 0 {
+                let n = T::from(size.pow(nd as u32)).expect("window size");
+                a.mapv_inplace(|v| v / n);
+            }
+            Ok(a)
+        })
+    }
+
+    /// The mean over a `size`-wide window on every axis (`size` odd; scipy.ndimage's
+    /// `uniform_filter`), with `boundary` beyond the edges.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// use rask::Boundary;
+    /// let x = ChunkedArray::<f64>::ones(&[50, 40], &[16, 16]);
+    /// let m = x.focal_mean(3, Boundary::Reflect).compute()?;
+    /// assert!(m.iter().all(|&v| (v - 1.0).abs() < 1e-12));
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn focal_mean(&self, size: usize, boundary: Boundary<T>) -> ChunkedArray<T> {
+        self.focal("focal_mean", size, boundary, 0)
+    }
+
+    /// The maximum over a `size`-wide window on every axis (NaN if the window holds NaN).
+    pub fn focal_max(&self, size: usize, boundary: Boundary<T>) -> ChunkedArray<T> {
+        self.focal("focal_max", size, boundary, 1)
+    }
+
+    /// The minimum over a `size`-wide window on every axis (NaN if the window holds NaN).
+    pub fn focal_min(&self, size: usize, boundary: Boundary<T>) -> ChunkedArray<T> {
+        self.focal("focal_min", size, boundary, 2)
+    }
+
+    /// Convolution of a 2-d array with a small 2-d kernel (scipy.ndimage's `convolve`: the
+    /// kernel is flipped and centred at `shape / 2`).
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// use rask::Boundary;
+    /// let img = ChunkedArray::from_fn(&[5, 5], &[2, 3], |i| (i[0] * 5 + i[1]) as f64);
+    /// let k = ndarray::arr2(&[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]);
+    /// // The flipped kernel picks the right-hand neighbour.
+    /// let y = img.convolve(k.view(), Boundary::Nearest).compute()?;
+    /// assert_eq!(y[[1, 1]], 7.0);
+    /// assert_eq!(y[[1, 4]], 9.0);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn convolve(
+        &self,
+        kernel: ndarray::ArrayView2<'_, T>,
+        boundary: Boundary<T>,
+    ) -> ChunkedArray<T> {
+        if self.ndim() != 2 {
+            return ChunkedArray::err(Error::arg(
+                "convolve",
+                format!("needs a 2-d array, got shape {:?}", self.shape()),
+            ));
+        }
+        let (kr, kc) = kernel.dim();
+        if kr == 0 || kc == 0 {
+            return ChunkedArray::err(Error::arg("convolve", "the kernel is empty"));
+        }
+        let kernel = kernel.to_owned();
+        let (cr, cc) = (kr / 2, kc / 2);
+        let depth = [cr.max(kr - 1 - cr), cc.max(kc - 1 - cc)];
+        let (dr, dc) = (depth[0], depth[1]);
+        self.map_overlap(&depth, boundary, move |h, _| {
+            let (hr, hc) = (h.shape()[0], h.shape()[1]);
+            let (or, oc) = (hr.saturating_sub(2 * dr), hc.saturating_sub(2 * dc));
+            let mut out = ndarray::Array2::<T>::zeros((or, oc));
+            let h = h.into_dimensionality::<ndarray::Ix2>().expect("2-d");
+            // out[i, j] = sum over kernel (a, b) of k[a, b] * x[i - (a - cr), j - (b - cc)].
+            for a in 0..kr {
+                for b in 0..kc {
+                    let w = kernel[[a, b]];
+                    if w == T::zero() {
+                        continue;
+                    }
+                    let (si, sj) = (dr + cr - a, dc + cc - b);
+                    let src = h.slice(ndarray::s![si..si + or, sj..sj + oc]);
+                    ndarray::Zip::from(&mut out)
+                        .and(&src)
+                        .for_each(|o, &x| *o = *o + w * x);
+                }
+            }
+            Ok(out.into_dyn())
+        })
+    }
+
+    /// A Gaussian filter with standard deviation `sigma` on every axis (separable, truncated
+    /// at 4 sigma as scipy.ndimage's `gaussian_filter`).
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// use rask::Boundary;
+    /// let x = ChunkedArray::<f64>::full(&[30, 30], &[10, 10], 2.0);
+    /// let g = x.gaussian_filter(1.5, Boundary::Reflect).compute()?;
+    /// assert!(g.iter().all(|&v| (v - 2.0).abs() < 1e-12));
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn gaussian_filter(&self, sigma: f64, boundary: Boundary<T>) -> ChunkedArray<T> {
+        if !(sigma > 0.0 && sigma.is_finite()) {
+            return ChunkedArray::err(Error::arg(
+                "gaussian_filter",
+                format!("sigma must be positive, got {sigma}"),
+            ));
+        }
+        let r = (4.0 * sigma + 0.5) as usize;
+        let w: Vec<f64> = (0..=2 * r)
+            .map(|i| (-0.5 * ((i as f64 - r as f64) / sigma).powi(2)).exp())
+            .collect();
+        let total: f64 = w.iter().sum();
+        let w: Vec<T> = w
+            .iter()
+            .map(|v| T::from(v / total).expect("weight"))
+            .collect();
+        let nd = self.ndim();
+        self.map_overlap(&vec![r; nd], boundary, move |h, _| {
+            let mut a = h.to_owned();
+            for k in 0..nd {
+                let mut shape = a.shape().to_vec();
+                shape[k] -= 2 * r;
+                let mut out = ArrayD::from_elem(IxDyn(&shape), T::zero());
+                for (i, &wi) in w.iter().enumerate() {
+                    let src = a.slice_axis(Axis(k), ndarray::Slice::from(i..i + shape[k]));
+                    ndarray::Zip::from(&mut out)
+                        .and(&src)
+                        .for_each(|o, &x| *o = *o + wi * x);
+                }
+                a = out;
+            }
+            Ok(a)
+        })
+    }
+}

@@ -1,0 +1,185 @@
+//! map_overlap and the focal filters against an eager reference, for every boundary mode, on
+//! random shapes and chunkings; memory stays at a few blocks.
+
+use ndarray::{ArrayD, Dimension, IxDyn};
+use proptest::prelude::*;
+use rask::prelude::*;
+
+/// Source index of halo position `i` (may be outside `0..n`) for a boundary, or `None` for a
+/// constant.
+fn source(i: isize, n: isize, mode: u8) -> Option<isize> {
+    if (0..n).contains(&i) {
+        return Some(i);
+    }
+    match mode {
+        0 => Some(if i < 0 { -i - 1 } else { 2 * n - 1 - i }), // reflect (edge repeated)
+        1 => Some(i.clamp(0, n - 1)),                          // nearest
+        2 => Some(i.rem_euclid(n)),                            // periodic
+        _ => None,                                             // constant
+    }
+}
+
+fn boundary(mode: u8) -> Boundary<f64> {
+    match mode {
+        0 => Boundary::Reflect,
+        1 => Boundary::Nearest,
+        2 => Boundary::Periodic,
+        _ => Boundary::Constant(-7.0),
+    }
+}
+
+fn value(i: &[usize]) -> f64 {
+    i.iter().fold(1.0, |a, &x| a * 3.7 + x as f64)
+}
+
+/// Shape, chunks (each at least the depth), depth.
+fn case() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<usize>)> {
+    prop::collection::vec((2usize..10, 0usize..3), 1..4).prop_flat_map(|axes| {
+        let shape: Vec<usize> = axes.iter().map(|a| a.0).collect();
+        let depth: Vec<usize> = axes.iter().map(|a| a.1.min(a.0)).collect();
+        let chunks: Vec<_> = axes.iter().map(|&(n, d)| d.clamp(1, n)..=n).collect();
+        (Just(shape), chunks, Just(depth))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn halos_hold_the_neighbours_and_the_boundary((shape, chunks, depth) in case(), mode in 0u8..4, materialized in any::<bool>()) {
+        let x = ChunkedArray::from_fn(&shape, &chunks, value);
+        let x = if materialized { x.map_blocks(|b, _| Ok(b.to_owned())) } else { x };
+        let grid = x.grid().unwrap().clone();
+        let depth2 = depth.clone();
+        let shape2 = shape.clone();
+        // Each block checks its own halo against the reference and returns it (trimmed after).
+        let y = x.map_overlap(&depth, boundary(mode), move |h, b| {
+            let off = grid.block_offset(b);
+            for (i, v) in h.indexed_iter() {
+                let want: Option<Vec<isize>> = (0..i.ndim())
+                    .map(|k| source(off[k] as isize - depth2[k] as isize + i[k] as isize, shape2[k] as isize, mode))
+                    .collect();
+                let want = want.map_or(-7.0, |s| value(&s.iter().map(|&c| c as usize).collect::<Vec<_>>()));
+                if *v != want {
+                    return Err(rask::Error::msg(format!("block {b:?} halo {:?}: {v} != {want}", i.slice())));
+                }
+            }
+            Ok(h.to_owned())
+        });
+        let got = y.compute();
+        prop_assert!(got.is_ok(), "{:?}", got.err());
+        prop_assert_eq!(got.unwrap(), ArrayD::from_shape_fn(IxDyn(&shape), |i| value(i.slice())));
+    }
+
+    #[test]
+    fn focal_filters_match_a_padded_reference((shape, chunks, _d) in case(), mode in 0u8..4) {
+        let x = ChunkedArray::from_fn(&shape, &chunks, value);
+        let nd = shape.len();
+        let window = |i: &[usize], f: &dyn Fn(f64, f64) -> f64, init: f64| -> f64 {
+            let mut acc = init;
+            let mut off = vec![0isize; nd];
+            loop {
+                let s: Option<Vec<usize>> = (0..nd)
+                    .map(|k| source(i[k] as isize + off[k] - 1, shape[k] as isize, mode).map(|c| c as usize))
+                    .collect();
+                acc = f(acc, s.map_or(-7.0, |s| value(&s)));
+                let mut k = nd;
+                loop {
+                    if k == 0 { return acc; }
+                    k -= 1;
+                    off[k] += 1;
+                    if off[k] < 3 { break; }
+                    off[k] = 0;
+                }
+            }
+        };
+        let mean = x.focal_mean(3, boundary(mode)).compute().unwrap();
+        let want = ArrayD::from_shape_fn(IxDyn(&shape), |i| window(i.slice(), &|a, b| a + b, 0.0) / 3f64.powi(nd as i32));
+        for (a, b) in mean.iter().zip(want.iter()) {
+            prop_assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{} vs {}", a, b);
+        }
+        let max = x.focal_max(3, boundary(mode)).compute().unwrap();
+        let want = ArrayD::from_shape_fn(IxDyn(&shape), |i| window(i.slice(), &|a, b| a.max(b), f64::NEG_INFINITY));
+        prop_assert_eq!(max, want);
+    }
+}
+
+#[test]
+fn focal_mean_holds_a_few_blocks() {
+    let x = ChunkedArray::<f64>::random(&[2000, 2000], &[100, 100]);
+    let (m, stats) = x
+        .focal_mean(3, Boundary::Reflect)
+        .mean()
+        .compute_with_stats(&Config::default().threads(2))
+        .unwrap();
+    assert!((m - 0.5).abs() < 0.01, "{m}");
+    let block = 100 * 100 * 8;
+    // Strips of a row of blocks (a few kB each) plus a few blocks in flight.
+    assert!(
+        stats.peak_block_bytes < 12 * block,
+        "held {} blocks' worth: {stats:?}",
+        stats.peak_block_bytes / block
+    );
+}
+
+#[test]
+fn gaussian_and_convolve_agree_on_a_box() {
+    let x = ChunkedArray::from_fn(&[20, 30], &[7, 9], |i| {
+        ((i[0] * 31 + i[1] * 17) % 13) as f64
+    });
+    let k = ndarray::Array2::from_elem((3, 3), 1.0 / 9.0);
+    let c = x.convolve(k.view(), Boundary::Reflect).compute().unwrap();
+    let m = x.focal_mean(3, Boundary::Reflect).compute().unwrap();
+    for (a, b) in c.iter().zip(m.iter()) {
+        assert!((a - b).abs() < 1e-12);
+    }
+    // A Gaussian preserves the mean of a periodic signal.
+    let g = x
+        .gaussian_filter(1.0, Boundary::Periodic)
+        .mean()
+        .compute()
+        .unwrap();
+    let mean = x.mean().compute().unwrap();
+    assert!((g - mean).abs() < 1e-9, "{g} vs {mean}");
+}
+
+#[test]
+fn overlap_errors_name_the_problem() {
+    let x = ChunkedArray::<f64>::zeros(&[10, 10], &[3, 5]);
+    let e = x
+        .map_overlap(&[11, 1], Boundary::Reflect, |h, _| Ok(h.to_owned()))
+        .check()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("depth 11 on axis 0 exceeds the axis length 10"),
+        "{e}"
+    );
+    // Chunks smaller than the depth are merged greedily: [3, 3, 3, 1] becomes [6, 4] for depth 4.
+    let y = x.map_overlap(&[4, 1], Boundary::Reflect, |h, _| Ok(h.to_owned()));
+    assert_eq!(y.grid().unwrap().chunk_sizes(0), vec![6, 4]);
+    assert!(
+        x.map_overlap(&[1], Boundary::Reflect, |h, _| Ok(h.to_owned()))
+            .check()
+            .is_err()
+    );
+    let bad = x.map_overlap(&[1, 1], Boundary::Nearest, |h, _| {
+        Ok(h.slice(ndarray::s![1.., ..]).to_owned().into_dyn())
+    });
+    let e = bad.compute().unwrap_err();
+    assert!(e.to_string().contains("map_overlap"), "{e}");
+    let boom = x.map_overlap(&[1, 1], Boundary::None, |h, b| {
+        if b == [1, 1] {
+            panic!("boom at {b:?}");
+        }
+        Ok(h.to_owned())
+    });
+    let e = boom.compute().unwrap_err();
+    assert!(
+        matches!(e, rask::Error::Panicked { ref block, .. } if block == &vec![1, 1]),
+        "{e}"
+    );
+    assert!(x.focal_mean(2, Boundary::Reflect).check().is_err());
+    assert!(x.focal_mean(3, Boundary::None).check().is_err());
+    assert!(x.gaussian_filter(0.0, Boundary::Reflect).check().is_err());
+}
