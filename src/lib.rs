@@ -95,6 +95,11 @@ pub use error::{Error, Result};
 pub use exec::{Config, RunStats};
 pub use grid::{BlockIndex, ChunkGrid};
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The names most programs need: `use rask::prelude::*;`.
 pub mod prelude {
     pub use crate::{

@@ -6,7 +6,9 @@ use rask::prelude::*;
 
 /// The number of stages in an `explain()` text.
 fn stages(plan: &str) -> usize {
-    plan.lines().filter(|l| l.trim_start().starts_with('#')).count()
+    plan.lines()
+        .filter(|l| l.trim_start().starts_with('#'))
+        .count()
 }
 
 #[test]
@@ -52,7 +54,10 @@ fn blocks_are_freed_when_their_last_consumer_is_done() {
         Ok(ArrayD::from_elem(vec![100, 100], b[0] as f64))
     });
     let y = x.map_blocks(|blk, _| Ok(blk.mapv(|v| v + 1.0)));
-    let (s, stats) = y.sum().compute_with_stats(&Config::default().threads(2)).unwrap();
+    let (s, stats) = y
+        .sum()
+        .compute_with_stats(&Config::default().threads(2))
+        .unwrap();
     let expected: f64 = (0..200).map(|b| (b as f64 + 1.0) * 10_000.0).sum();
     assert_eq!(s, expected);
     let block = 100 * 100 * 8;
@@ -114,10 +119,16 @@ fn explain_and_dot_describe_the_plan() {
     let y = (&x + &x.t().t()).sum_axes(&[1]);
     let plan = y.explain();
     // The partial sums: one state per block row and block column.
-    assert!(plan.contains("reduce     state    shape [400, 3] chunks [100, 1]: 12 tasks"), "{plan}");
+    assert!(
+        plan.contains("reduce     state    shape [400, 3] chunks [100, 1]: 12 tasks"),
+        "{plan}"
+    );
     // x.t().t() composes to x itself, so the program reads the generator once.
     assert!(plan.contains("sum ← random(seed=0) → add\n"), "{plan}");
-    assert!(plan.contains("finalize   float32  shape [400] chunks [100]: 4 tasks"), "{plan}");
+    assert!(
+        plan.contains("finalize   float32  shape [400] chunks [100]: 4 tasks"),
+        "{plan}"
+    );
     let dot = y.to_dot();
     assert!(dot.starts_with("digraph rask {"), "{dot}");
     assert!(dot.contains("->"), "{dot}");

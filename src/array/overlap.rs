@@ -500,7 +500,7 @@ impl<T: Float> ChunkedArray<T> {
         boundary: Boundary<T>,
         kind: u8,
     ) -> ChunkedArray<T> {
-        if size % 2 == 0 || size == 0 {
+        if size.is_multiple_of(2) {
             return ChunkedArray::err(Error::arg(op, format!("window size {size} must be odd")));
         }
         if boundary == Boundary::None {
