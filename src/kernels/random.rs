@@ -55,17 +55,18 @@ pub fn fill_stream<T>(key: u64, start: u64, out: &mut [T], conv: impl Fn(u64) ->
     }
 }
 
-/// A uniform `f64` in `[0, 1)` from 64 random bits (53 significant bits).
+/// A uniform `f64` in `[0, 1)` from 64 random bits: the top 52 bits as the mantissa of a
+/// number in `[1, 2)`, minus 1 (multiples of 2⁻⁵²). Building the float from its bits is
+/// twice as fast as an integer-to-float conversion and vectorizes.
 #[inline(always)]
 pub fn unit_f64(bits: u64) -> f64 {
-    // The shifted value is below 2^53, so the signed conversion (one instruction) is exact.
-    ((bits >> 11) as i64) as f64 * (1.0 / (1u64 << 53) as f64)
+    f64::from_bits(0x3FF0_0000_0000_0000 | (bits >> 12)) - 1.0
 }
 
-/// A uniform `f32` in `[0, 1)` from 64 random bits (24 significant bits).
+/// A uniform `f32` in `[0, 1)` from 64 random bits (the top 23 bits, as [`unit_f64`]).
 #[inline(always)]
 pub fn unit_f32(bits: u64) -> f32 {
-    ((bits >> 40) as i32) as f32 * (1.0 / (1u32 << 24) as f32)
+    f32::from_bits(0x3F80_0000 | (bits >> 41) as u32) - 1.0
 }
 
 /// A standard normal value for element `index` (Box–Muller on two sub-streams).
