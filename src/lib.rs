@@ -67,6 +67,8 @@
 //! | `scipy.ndimage.uniform_filter` / `maximum_filter` in `map_overlap` | `x.focal_mean(3, Boundary::Reflect)`, `x.focal_max(..)`, `x.focal_min(..)` |
 //! | `scipy.ndimage.convolve`, `gaussian_filter` in `map_overlap` | `x.convolve(k.view(), b)`, `x.gaussian_filter(sigma, b)` |
 //! | `da.cumsum(x, axis=0)`, `da.cumprod` | `x.cumsum(0)`, `x.cumprod(0)` |
+//! | `da.coarsen(np.mean, x, {0: 2, 1: 2}, trim_excess=True)` | `x.coarsen(&[2, 2], WindowStat::Mean, true)` |
+//! | `sliding_window_view(x, 5, axis=0).max(axis=-1)` | `x.sliding_window(5, 0, WindowStat::Max)` |
 //! | `x.compute()` | `x.compute()?` |
 //! | `dask.compute(a, b)` | `rask::compute_all(&[&a, &b])?` |
 //! | `dask.config.set(num_workers=4)` | `x.compute_with(&Config::default().threads(4))` |
@@ -86,8 +88,8 @@ pub mod kernels;
 pub(crate) mod plan;
 
 pub use array::{
-    Boundary, ChunkedArray, IntoOperand, Operand, PadMode, ReduceOpts, Scalar, concatenate, stack,
-    where_,
+    Boundary, ChunkedArray, IntoOperand, Operand, PadMode, ReduceOpts, Scalar, WindowStat,
+    concatenate, stack, where_,
 };
 pub use compute::{Computable, Computed, compute_all, compute_all_with};
 pub use element::{DType, Element, Float, Number};
@@ -104,6 +106,7 @@ struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::{
         Boundary, ChunkGrid, ChunkedArray, Config, DType, Element, Error, Float, IntoOperand,
-        Number, PadMode, ReduceOpts, Result, Scalar, compute_all, concatenate, stack, where_,
+        Number, PadMode, ReduceOpts, Result, Scalar, WindowStat, compute_all, concatenate, stack,
+        where_,
     };
 }

@@ -9,6 +9,7 @@ mod overlap;
 pub(crate) mod reduce;
 mod scan;
 mod shape;
+mod window;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub use elementwise::{IntoOperand, Operand, where_};
 pub use overlap::Boundary;
 pub use reduce::ReduceOpts;
 pub use shape::{PadMode, concatenate, stack};
+pub use window::WindowStat;
 
 use crate::compute::sealed::HasExpr;
 use crate::compute::{Computable, plan_exprs, run_exprs};
