@@ -59,6 +59,7 @@
 //! | `x.T`, `x.transpose((2, 0, 1))`, `x.swapaxes(0, 1)` | `x.t()`, `x.transpose(&[2, 0, 1])`, `x.swap_axes(0, 1)` |
 //! | `x[1:5:2, ::-1]`, `x[-1]`, `x[:, None]` | `x.slice(s![1..5;2, ..;-1])`, `x.slice(s![-1])`, `x.slice(s![.., NewAxis])` |
 //! | `x.blocks[i, j]` | `x.blocks(&[i, j])` |
+//! | `x.take([3, 0, -1], axis=1)`, `x[mask]` | `x.take(&[3, 0, -1], 1)`, `x.mask(&m, &config)?` |
 //! | `da.flip(x, 0)`, `da.roll(x, 2, 0)` | `x.flip(0)`, `x.roll(2, 0)` |
 //! | `da.expand_dims(x, 1)`, `da.squeeze(x)`, `da.broadcast_to(x, s)` | `x.expand_dims(1)`, `x.squeeze(&[])`, `x.broadcast_to(&s)` |
 //! | `da.concatenate([a, b], axis=0)`, `da.stack([a, b])` | `rask::concatenate(&[&a, &b], 0)`, `rask::stack(&[&a, &b], 0)` |

@@ -8,6 +8,7 @@ mod elementwise;
 mod overlap;
 pub(crate) mod reduce;
 mod scan;
+mod select;
 mod shape;
 mod window;
 

@@ -8,7 +8,7 @@ use ndarray::{ArrayD, IxDyn, SliceInfoElem, Zip};
 
 use super::{Boundary, ChunkedArray};
 use crate::block::{BlockRef, downcast};
-use crate::element::{DType, Element, Number};
+use crate::element::{DType, Number};
 use crate::error::{Error, Result};
 use crate::exec::stage::{StageKernel, for_each_index};
 use crate::grid::ChunkGrid;
