@@ -154,3 +154,19 @@ fn deep_chains_build_and_run() {
     }
     assert_eq!(x.sum().compute().unwrap(), 2000.0 * 2500.0);
 }
+
+#[test]
+fn rechunking_generated_values_moves_no_data() {
+    let n = 1000;
+    let x = ChunkedArray::<f64>::random(&[n, n], &[100, 100]);
+    let y = x.rechunk(&[n, 10]);
+    let plan = y.sum().explain();
+    assert!(!plan.contains("rechunk"), "{plan}");
+    assert_eq!(y.compute().unwrap(), x.compute().unwrap());
+    assert_eq!(y.grid().unwrap().chunk_shape(), vec![n, 10]);
+    // Blocks from a closure do have to move.
+    let m = x.map_blocks(|b, _| Ok(b.to_owned()));
+    let plan = m.rechunk(&[n, 10]).sum().explain();
+    assert!(plan.contains("rechunk"), "{plan}");
+    assert_eq!(m.rechunk(&[n, 10]).compute().unwrap(), x.compute().unwrap());
+}

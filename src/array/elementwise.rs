@@ -328,6 +328,60 @@ impl<T: Element> ChunkedArray<T> {
         }))
     }
 
+    /// The same values cut into blocks of about `target_bytes` each (Dask's
+    /// `rechunk("auto")` with a byte target): the current chunk shape is scaled evenly on
+    /// every axis, axes that reach their length stay whole, and the others absorb the rest.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let x = ChunkedArray::<f64>::zeros(&[4000, 4000], &[100, 100]);
+    /// let y = x.rechunk_bytes(8 << 20); // 8 MiB blocks of f64: about 1024 x 1024
+    /// assert_eq!(y.chunks(), vec![1024, 1024]);
+    /// assert!(x.rechunk_bytes(0).check().is_err());
+    /// ```
+    pub fn rechunk_bytes(&self, target_bytes: usize) -> ChunkedArray<T> {
+        if target_bytes == 0 {
+            return ChunkedArray::err(crate::Error::arg(
+                "rechunk_bytes",
+                "the target block size is 0 bytes",
+            ));
+        }
+        let shape = self.shape().to_vec();
+        let mut chunks: Vec<f64> = self.chunks().iter().map(|&c| c.max(1) as f64).collect();
+        let target = (target_bytes / T::DTYPE.size()).max(1) as f64;
+        let mut whole = vec![false; shape.len()];
+        for _ in 0..shape.len() + 1 {
+            let fixed: f64 = (0..shape.len())
+                .filter(|&k| whole[k])
+                .map(|k| shape[k].max(1) as f64)
+                .product();
+            let free: Vec<usize> = (0..shape.len()).filter(|&k| !whole[k]).collect();
+            if free.is_empty() {
+                break;
+            }
+            let current: f64 = free.iter().map(|&k| chunks[k]).product();
+            let f = (target / fixed / current).powf(1.0 / free.len() as f64);
+            let mut changed = false;
+            for &k in &free {
+                chunks[k] *= f;
+                if chunks[k] >= shape[k] as f64 {
+                    chunks[k] = shape[k].max(1) as f64;
+                    whole[k] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let c: Vec<usize> = chunks
+            .iter()
+            .zip(&shape)
+            .map(|(&c, &n)| (c.round() as usize).clamp(1, n.max(1)))
+            .collect();
+        self.rechunk(&c)
+    }
+
     /// The same values cut into new chunks (one size per axis; the last chunk may be
     /// smaller). Each output block is assembled from the input blocks it overlaps.
     ///

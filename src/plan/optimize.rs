@@ -50,6 +50,7 @@ impl PhysicalPlan {
             graph: DiGraph::new(),
             memo: HashMap::new(),
             split_every: split_every.max(2),
+            pure: HashMap::new(),
         };
         let mut sinks = Vec::new();
         for (out, target) in plan.outputs.iter().zip(collectors) {
@@ -84,6 +85,7 @@ struct Lowering<'a> {
     graph: DiGraph<Stage, usize>,
     memo: HashMap<NodeIndex, NodeIndex>,
     split_every: usize,
+    pure: HashMap<NodeIndex, bool>,
 }
 
 /// A program under construction.
@@ -112,21 +114,10 @@ impl Lowering<'_> {
         let e = self.plan.graph[n].expr.clone();
         let inputs = self.plan.inputs(n);
         let s = match &e.op {
+            // A rechunk of values computed from their coordinates moves no data.
+            Op::Rechunk if self.is_pure(inputs[0]) => self.fused_stage(n, &e),
             Op::Generate(_) | Op::Array(_) | Op::Map(_) | Op::View { .. } => {
-                let (prog, slots) = self.program(n, &e.grid);
-                let detail = prog.op_names().join(" → ");
-                self.add_stage(Stage {
-                    kind: "fused",
-                    detail,
-                    grid: e.grid.clone(),
-                    dtype: Some(e.dtype),
-                    elem_bytes: e.dtype.size(),
-                    inputs: slots,
-                    kernel: Box::new(FusedMap {
-                        program: prog,
-                        grid: e.grid.clone(),
-                    }),
-                })
+                self.fused_stage(n, &e)
             }
             Op::Reduce {
                 kernel,
@@ -312,6 +303,42 @@ impl Lowering<'_> {
         s
     }
 
+    /// Whether `n` computes its values from their coordinates alone: fusable all the way down
+    /// to generators and in-memory arrays, with no block of a stage. Such values can be
+    /// computed on any grid, so rechunking them needs no data movement.
+    fn is_pure(&mut self, n: NodeIndex) -> bool {
+        if let Some(&p) = self.pure.get(&n) {
+            return p;
+        }
+        let p = match &self.plan.graph[n].expr.op {
+            Op::Generate(_) | Op::Array(_) => true,
+            Op::Map(_) | Op::View { .. } | Op::Rechunk => {
+                self.plan.inputs(n).into_iter().all(|i| self.is_pure(i))
+            }
+            _ => false,
+        };
+        self.pure.insert(n, p);
+        p
+    }
+
+    /// A stage evaluating the fused program of `n` over its own grid.
+    fn fused_stage(&mut self, n: NodeIndex, e: &super::Expr) -> NodeIndex {
+        let (prog, slots) = self.program(n, &e.grid);
+        let detail = prog.op_names().join(" → ");
+        self.add_stage(Stage {
+            kind: "fused",
+            detail,
+            grid: e.grid.clone(),
+            dtype: Some(e.dtype),
+            elem_bytes: e.dtype.size(),
+            inputs: slots,
+            kernel: Box::new(FusedMap {
+                program: prog,
+                grid: e.grid.clone(),
+            }),
+        })
+    }
+
     /// Compiles the fusable expression tree under `root` into a program over `domain`.
     fn program(&mut self, root: NodeIndex, domain: &ChunkGrid) -> (Program, Vec<usize>) {
         let mut b = ProgBuilder {
@@ -360,6 +387,12 @@ impl Lowering<'_> {
                 axes.clone(),
                 None,
             ),
+            // A rechunk of values that are a function of their coordinates moves no data.
+            Op::Rechunk if self.is_pure(inputs[0]) => {
+                let i = self.build(b, inputs[0], axes.clone());
+                b.memo.insert((n, axes), i);
+                return i;
+            }
             _ => {
                 let stage = self.materialize(n);
                 let slot = b.slots.len();
