@@ -288,3 +288,37 @@ fn concatenate_errors_name_the_shapes() {
     assert!(r.to_string().contains("reflect padding"), "{r}");
     assert!(a.pad(&[(1, 1)], rask::PadMode::Edge).check().is_err());
 }
+
+/// A random factorization of `n` into 1-4 factors (with some 1s).
+fn factorize(mut n: usize, seeds: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for &s in seeds {
+        let divisors: Vec<usize> = (1..=n).filter(|d| n % d == 0).collect();
+        let d = divisors[s as usize % divisors.len()];
+        out.push(d);
+        n /= d;
+    }
+    out.push(n);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn reshape_matches_ndarray(
+        (shape, chunks) in shape_and_chunks(),
+        seeds in prop::collection::vec(any::<u8>(), 0..3),
+        materialized in any::<bool>(),
+    ) {
+        let n: usize = shape.iter().product();
+        let to = factorize(n, &seeds);
+        let x = lazy(&shape, &chunks, materialized);
+        let want = eager(&shape).into_shape_with_order(IxDyn(&to)).unwrap();
+        let y = x.reshape(&to);
+        prop_assert_eq!(y.shape(), want.shape());
+        prop_assert_eq!(y.compute().unwrap(), want.clone());
+        // And back.
+        prop_assert_eq!(y.reshape(&shape).compute().unwrap(), eager(&shape));
+    }
+}

@@ -710,3 +710,257 @@ impl<T: Element> ChunkedArray<T> {
         concatenate(&[&take(n - s, n), &take(0, n - s)], k as isize)
     }
 }
+
+/// Groups of input and output axes with equal products, in C order (for `reshape`).
+fn reshape_groups(
+    from: &[usize],
+    to: &[usize],
+) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let (mut i, mut j) = (0, 0);
+    let mut groups = Vec::new();
+    while i < from.len() || j < to.len() {
+        let (i0, j0) = (i, j);
+        let mut pin = 1usize;
+        let mut pout = 1usize;
+        if i < from.len() {
+            pin = from[i];
+            i += 1;
+        }
+        if j < to.len() {
+            pout = to[j];
+            j += 1;
+        }
+        while pin != pout {
+            if pin < pout && i < from.len() {
+                pin *= from[i];
+                i += 1;
+            } else if j < to.len() {
+                pout *= to[j];
+                j += 1;
+            } else {
+                pin *= from.get(i).copied().unwrap_or(1);
+                i += 1;
+            }
+        }
+        // Size-1 axes that follow join this group.
+        while i < from.len() && from[i] == 1 && !(j < to.len() && to[j] == 1) {
+            i += 1;
+        }
+        while j < to.len() && to[j] == 1 && !(i < from.len() && from[i] == 1) {
+            j += 1;
+        }
+        groups.push((i0..i, j0..j));
+    }
+    groups
+}
+
+/// Output block `b` is input block `map(b)` reinterpreted in the output block's shape.
+struct ReshapeOp<T> {
+    groups: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T: Element> ReshapeOp<T> {
+    fn input_block(&self, out: &[usize], nin: usize) -> Vec<usize> {
+        let mut b = vec![0; nin];
+        for (ins, outs) in &self.groups {
+            if !ins.is_empty() && !outs.is_empty() {
+                b[ins.start] = out[outs.start];
+            }
+        }
+        b
+    }
+}
+
+impl<T: Element> crate::plan::BlockOp for ReshapeOp<T> {
+    fn name(&self) -> String {
+        "reshape".into()
+    }
+    fn key(&self) -> String {
+        format!("reshape<{}>:{:?}", T::DTYPE, self.groups)
+    }
+    fn kernel(
+        &self,
+        inputs: &[ChunkGrid],
+        out: &ChunkGrid,
+    ) -> Box<dyn crate::exec::stage::StageKernel> {
+        Box::new(ReshapeKernel::<T> {
+            op: ReshapeOp {
+                groups: self.groups.clone(),
+                _t: std::marker::PhantomData,
+            },
+            nin: inputs[0].ndim(),
+            out: out.clone(),
+        })
+    }
+}
+
+struct ReshapeKernel<T> {
+    op: ReshapeOp<T>,
+    nin: usize,
+    out: ChunkGrid,
+}
+
+impl<T: Element> crate::exec::stage::StageKernel for ReshapeKernel<T> {
+    fn deps(&self, out: &[usize], emit: &mut dyn FnMut(usize, Vec<usize>)) {
+        emit(0, self.op.input_block(out, self.nin));
+    }
+    fn consumers(&self, _slot: usize, _b: &[usize]) -> usize {
+        1
+    }
+    fn run(
+        &self,
+        out: &[usize],
+        inputs: &[crate::block::BlockRef],
+    ) -> Result<Option<crate::block::BlockRef>> {
+        let a = crate::block::downcast::<T>(&inputs[0]);
+        let shape = self.out.block_shape(out);
+        let v: Vec<T> = if a.is_standard_layout() {
+            a.as_slice().expect("standard layout").to_vec()
+        } else {
+            a.iter().copied().collect()
+        };
+        let r = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v)
+            .map_err(|e| Error::arg("reshape", format!("block {out:?}: {e}")))?;
+        Ok(Some(std::sync::Arc::new(r)))
+    }
+}
+
+impl<T: Element> ChunkedArray<T> {
+    /// The same elements in C order with a new shape (NumPy's `reshape`; one axis may be given
+    /// as `usize::MAX` to be inferred). Axes are grouped by matching products; within a group
+    /// only its first axis stays cut, and the array is rechunked only where a group needs it,
+    /// keeping blocks near their current size.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let x = ChunkedArray::<i64>::arange(24, 5);
+    /// let y = x.reshape(&[4, usize::MAX, 2]);
+    /// assert_eq!(y.shape(), &[4, 3, 2]);
+    /// let e = ndarray::Array::from_iter(0..24i64).into_shape_with_order((4, 3, 2)).unwrap().into_dyn();
+    /// assert_eq!(y.compute()?, e);
+    /// assert!(x.reshape(&[5, 5]).check().is_err());
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn reshape(&self, shape: &[usize]) -> ChunkedArray<T> {
+        ChunkedArray::from_result(self.reshape_expr(shape))
+    }
+
+    fn reshape_expr(&self, shape: &[usize]) -> Result<std::sync::Arc<Expr>> {
+        let e = self.expr_ref()?;
+        let from = e.shape().to_vec();
+        let len: usize = from.iter().product();
+        let mut to = shape.to_vec();
+        let unknown: Vec<usize> = (0..to.len()).filter(|&k| to[k] == usize::MAX).collect();
+        if unknown.len() > 1 {
+            return Err(Error::arg(
+                "reshape",
+                format!("more than one inferred axis in {shape:?}"),
+            ));
+        }
+        if let [k] = unknown[..] {
+            let known: usize = to
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != k)
+                .map(|(_, &n)| n)
+                .product();
+            if known == 0 || len % known != 0 {
+                return Err(Error::shapes(
+                    "reshape",
+                    &from,
+                    shape,
+                    "the inferred axis does not divide the size",
+                ));
+            }
+            to[k] = len / known;
+        }
+        let n_to = crate::grid::checked_len("reshape", &to)?;
+        if n_to != len {
+            return Err(Error::shapes(
+                "reshape",
+                &from,
+                &to,
+                &format!("{len} elements cannot take a shape of {n_to}"),
+            ));
+        }
+        if from == to {
+            return Ok(e.clone());
+        }
+        if len == 0 {
+            let chunks: Vec<usize> = to.iter().map(|&n| n.max(1)).collect();
+            return ChunkedArray::<T>::zeros(&to, &chunks).expr_ref().cloned();
+        }
+        let groups = reshape_groups(&from, &to);
+        let block_elems = e.grid.max_block_len().max(1);
+        let mut in_sizes: Vec<Vec<usize>> =
+            (0..from.len()).map(|k| e.grid.chunk_sizes(k)).collect();
+        let mut out_sizes: Vec<Vec<usize>> = vec![Vec::new(); to.len()];
+        for (ins, outs) in &groups {
+            if ins.is_empty() {
+                for j in outs.clone() {
+                    out_sizes[j] = vec![to[j]];
+                }
+                continue;
+            }
+            if outs.is_empty() {
+                for k in ins.clone() {
+                    in_sizes[k] = vec![from[k]];
+                }
+                continue;
+            }
+            let (i0, j0) = (ins.start, outs.start);
+            let p_in: usize = from[ins.start + 1..ins.end].iter().product();
+            let p_out: usize = to[outs.start + 1..outs.end].iter().product();
+            if ins.len() == 1 && outs.len() == 1 {
+                out_sizes[j0] = in_sizes[i0].clone();
+                continue;
+            }
+            // Inner axes whole; the leading axis cut in multiples of `m` so that every block
+            // holds whole output rows, about the size of the current blocks.
+            for k in ins.start + 1..ins.end {
+                in_sizes[k] = vec![from[k]];
+            }
+            let g = gcd(p_in, p_out);
+            let m = p_out / g;
+            let others: usize = (0..from.len())
+                .filter(|k| !ins.contains(k))
+                .map(|k| e.grid.chunk_shape()[k].max(1))
+                .product();
+            let want = (block_elems / (others * p_in).max(1)).max(1);
+            let c = (want / m).max(1) * m;
+            let n = from[i0];
+            let c = c.min(n.div_ceil(m) * m).max(m.min(n));
+            let mut v = vec![c; n / c];
+            if n % c != 0 {
+                v.push(n % c);
+            }
+            out_sizes[j0] = v.iter().map(|&c| c * p_in / p_out).collect();
+            in_sizes[i0] = v;
+            for j in outs.start + 1..outs.end {
+                out_sizes[j] = vec![to[j]];
+            }
+        }
+        let in_grid = ChunkGrid::from_chunk_sizes(&from, &in_sizes)?;
+        let src = if in_grid == e.grid {
+            e.clone()
+        } else {
+            Expr::new(in_grid, T::DTYPE, Op::Rechunk, vec![e.clone()])
+        };
+        let out_grid = ChunkGrid::from_chunk_sizes(&to, &out_sizes)?;
+        let op = ReshapeOp::<T> {
+            groups,
+            _t: std::marker::PhantomData,
+        };
+        Ok(Expr::new(
+            out_grid,
+            T::DTYPE,
+            Op::Blockwise(std::sync::Arc::new(op)),
+            vec![src],
+        ))
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a.max(1) } else { gcd(b, a % b) }
+}
