@@ -1,7 +1,7 @@
 //! Core benchmarks: rask against a hand-written rayon loop doing the same arithmetic, and the
 //! scheduler's cost per task.
 //!
-//! `cargo bench --bench core` (about two minutes). Filter with `cargo bench --bench core -- W3`;
+//! `cargo bench --bench core` (about three minutes). Filter with `cargo bench --bench core -- W3`;
 //! set `RASK_BENCH_EXPLAIN=1` to print the plans of W1-W4 first.
 //! Each workload group has a `rask` and a `hand` entry, so the ratio of the two is the cost of
 //! the engine over the best we could write by hand for that one computation. The random
@@ -206,6 +206,108 @@ fn workloads(c: &mut Criterion) {
     g.finish();
 }
 
+/// W5 by hand: the mean of `x + x.T`, both values generated for every position.
+fn hand_transpose_add() -> f64 {
+    let key = seed_key(0);
+    let s: f64 = (0..N)
+        .into_par_iter()
+        .map(|r| {
+            sum8(N, |c| {
+                value(key, (r * N + c) as u64) + value(key, (c * N + r) as u64)
+            })
+        })
+        .sum();
+    s / (N * N) as f64
+}
+
+/// W10 by hand: the mean of a 3 x 3 box mean with mirrored edges (scipy's `reflect`),
+/// band by band with one halo row on each side.
+fn hand_focal_mean() -> f64 {
+    let key = seed_key(0);
+    let mirror = |i: isize, n: usize| -> usize {
+        if i < 0 {
+            (-i - 1) as usize
+        } else if i as usize >= n {
+            2 * n - 1 - i as usize
+        } else {
+            i as usize
+        }
+    };
+    let s: f64 = (0..N / BAND)
+        .into_par_iter()
+        .map(|band| {
+            let r0 = band * BAND;
+            // Rows r0-1 ..= r0+BAND, each with horizontal 3-sums over mirrored columns.
+            let rows: Vec<Vec<f64>> = (0..BAND + 2)
+                .map(|k| {
+                    let r = mirror(r0 as isize + k as isize - 1, N);
+                    let v: Vec<f64> = (0..N).map(|c| value(key, (r * N + c) as u64)).collect();
+                    (0..N)
+                        .map(|c| v[mirror(c as isize - 1, N)] + v[c] + v[mirror(c as isize + 1, N)])
+                        .collect()
+                })
+                .collect();
+            let mut acc = 0.0;
+            for k in 1..=BAND {
+                acc += sum8(N, |c| (rows[k - 1][c] + rows[k][c] + rows[k + 1][c]) / 9.0);
+            }
+            acc
+        })
+        .sum();
+    s / (N * N) as f64
+}
+
+/// Issue 3's operations: views, rechunk and neighbourhoods, beside hand-written loops.
+fn operations(c: &mut Criterion) {
+    let t = (&x() + &x().t()).mean().compute().unwrap();
+    assert!((t - hand_transpose_add()).abs() < 1e-9, "W5 differs");
+    let f = x()
+        .focal_mean(3, Boundary::Reflect)
+        .mean()
+        .compute()
+        .unwrap();
+    assert!((f - hand_focal_mean()).abs() < 1e-9, "W10 differs");
+    let (r, stats) = x()
+        .rechunk(&[N, 100])
+        .sum()
+        .compute_with_stats(&Config::default())
+        .unwrap();
+    eprintln!(
+        "values: W5 {t:.10}, W7 sum {r:.4} (peak block bytes {}), W10 {f:.10}",
+        stats.peak_block_bytes
+    );
+
+    let mut g = group(c, "W5_transpose_add");
+    g.bench_function("rask", |b| {
+        b.iter(|| black_box((&x() + &x().t()).mean().compute().unwrap()))
+    });
+    g.bench_function("hand", |b| b.iter(|| black_box(hand_transpose_add())));
+    g.finish();
+
+    let mut g = group(c, "W7_rechunk_sum");
+    g.bench_function("rask", |b| {
+        b.iter(|| black_box(x().rechunk(&[N, 100]).sum().compute().unwrap()))
+    });
+    g.bench_function("hand", |b| {
+        b.iter(|| black_box(hand_mean() * (N * N) as f64))
+    });
+    g.finish();
+
+    let mut g = group(c, "W10_focal_mean_3x3");
+    g.bench_function("rask", |b| {
+        b.iter(|| {
+            black_box(
+                x().focal_mean(3, Boundary::Reflect)
+                    .mean()
+                    .compute()
+                    .unwrap(),
+            )
+        })
+    });
+    g.bench_function("hand", |b| b.iter(|| black_box(hand_focal_mean())));
+    g.finish();
+}
+
 /// `n` blocks of `10^6 / n` ones each, summed: almost no arithmetic, so the time is the
 /// scheduler's (plus one tiny kernel call per block).
 fn tiny_blocks(n_blocks: usize) -> Scalar<f64> {
@@ -287,6 +389,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    targets = workloads, scheduler
+    targets = workloads, operations, scheduler
 }
 criterion_main!(benches);

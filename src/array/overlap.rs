@@ -18,7 +18,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, SliceInfoElem};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, SliceInfoElem, Zip};
 
 use super::{ChunkedArray, PadMode};
 use crate::block::{AnyBlock, BlockRef, downcast};
@@ -472,21 +472,27 @@ impl<T: Element> ChunkedArray<T> {
 }
 
 /// A moving fold of width `2r + 1` along `axis` over the valid positions (the result is
-/// `2r` shorter along the axis).
+/// `2r` shorter along the axis). Width 3, the common case, is one pass with no zero-filled
+/// scratch array.
 fn moving<T: Copy>(
-    a: &ArrayD<T>,
+    a: ArrayViewD<'_, T>,
     axis: usize,
     r: usize,
     init: T,
     f: impl Fn(T, T) -> T + Copy,
 ) -> ArrayD<T> {
-    let mut shape = a.shape().to_vec();
-    shape[axis] -= 2 * r;
-    let mut out = ArrayD::from_elem(IxDyn(&shape), init);
-    for w in 0..=2 * r {
-        let src = a.slice_axis(Axis(axis), ndarray::Slice::from(w..w + shape[axis]));
-        ndarray::Zip::from(&mut out)
-            .and(&src)
+    let n = a.shape()[axis] - 2 * r;
+    let part = |w: usize| a.slice_axis(Axis(axis), ndarray::Slice::from(w..w + n));
+    if r == 1 {
+        return Zip::from(part(0))
+            .and(part(1))
+            .and(part(2))
+            .map_collect(|&x, &y, &z| f(f(x, y), z));
+    }
+    let mut out = part(0).mapv(|x| f(init, x));
+    for w in 1..=2 * r {
+        Zip::from(&mut out)
+            .and(part(w))
             .for_each(|o, &x| *o = f(*o, x));
     }
     out
@@ -509,17 +515,18 @@ impl<T: Float> ChunkedArray<T> {
         let r = size / 2;
         let nd = self.ndim();
         self.map_overlap(&vec![r; nd], boundary, move |h, _| {
-            let mut a = h.to_owned();
-            for k in 0..nd {
-                a = match kind {
-                    0 => moving(&a, k, r, T::zero(), |x, y| x + y),
-                    1 => moving(&a, k, r, T::neg_infinity(), |x, y| {
-                        if y > x || Element::is_nan(y) { y } else { x }
-                    }),
-                    _ => moving(&a, k, r, T::infinity(), |x, y| {
-                        if y < x || Element::is_nan(y) { y } else { x }
-                    }),
-                };
+            let step = |a: ArrayViewD<'_, T>, k: usize| match kind {
+                0 => moving(a, k, r, T::zero(), |x, y| x + y),
+                1 => moving(a, k, r, T::neg_infinity(), |x, y| {
+                    if y > x || Element::is_nan(y) { y } else { x }
+                }),
+                _ => moving(a, k, r, T::infinity(), |x, y| {
+                    if y < x || Element::is_nan(y) { y } else { x }
+                }),
+            };
+            let mut a = step(h, 0);
+            for k in 1..nd {
+                a = step(a.view(), k);
             }
             if kind == 0 {
                 let n = T::from(size.pow(nd as u32)).expect("window size");
