@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::block::BlockRef;
@@ -241,8 +241,8 @@ struct State {
     ready: BinaryHeap<Reverse<(u64, Key)>>,
     error: Option<Error>,
     finished: bool,
-    /// Workers waiting for a ready task.
-    idle: usize,
+    /// Jobs running tasks (at most the pool's thread count).
+    running: usize,
     tasks_run: u64,
     held_bytes: usize,
     peak_bytes: usize,
@@ -370,20 +370,34 @@ pub(crate) fn run(
         ready: BinaryHeap::new(),
         error: None,
         finished: false,
-        idle: 0,
+        running: 0,
         tasks_run: 0,
         held_bytes: 0,
         peak_bytes: 0,
     });
-    let cv = Condvar::new();
     let window = window.max(1);
-    state.lock().unwrap().refill(&sched, window);
     let workers = pool.current_num_threads().max(1);
+    let ctx = Ctx {
+        sched: &sched,
+        state: &state,
+        window,
+        workers,
+    };
+    state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .refill(&sched, window);
     pool.scope(|scope| {
-        for _ in 1..workers {
-            scope.spawn(|_| worker(&sched, &state, &cv, window));
-        }
-        worker(&sched, &state, &cv, window);
+        let first = {
+            let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+            let t = ctx.take(&mut st);
+            if t.is_some() {
+                st.running += 1;
+                ctx.widen(scope, &mut st);
+            }
+            t
+        };
+        ctx.dispatch(scope, first);
     });
     let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = st.error {
@@ -396,51 +410,72 @@ pub(crate) fn run(
     })
 }
 
-fn worker(sched: &Sched<'_>, state: &Mutex<State>, cv: &Condvar, window: usize) {
-    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-    loop {
-        // Take the earliest ready task (waiting while there is none).
-        let (k, inputs) = loop {
-            if st.error.is_some() || st.finished {
-                return;
-            }
-            if let Some(Reverse((_, k))) = st.ready.pop() {
-                let inputs: Vec<BlockRef> = st.pending[&k]
-                    .deps
-                    .iter()
-                    .map(|d| {
-                        st.done[d]
-                            .block
-                            .clone()
-                            .expect("internal: a sink's output used as input")
-                    })
-                    .collect();
-                break (k, inputs);
-            }
-            st.idle += 1;
-            st = cv.wait(st).unwrap_or_else(|p| p.into_inner());
-            st.idle -= 1;
-        };
-        drop(st);
+/// What the jobs of one run share.
+struct Ctx<'a, 'p> {
+    sched: &'a Sched<'p>,
+    state: &'a Mutex<State>,
+    window: usize,
+    workers: usize,
+}
+
+impl Ctx<'_, '_> {
+    /// Takes the earliest ready task with its inputs, if any (and if the run goes on).
+    fn take(&self, st: &mut State) -> Option<(Key, Vec<BlockRef>)> {
+        if st.error.is_some() || st.finished {
+            return None;
+        }
+        let Reverse((_, k)) = st.ready.pop()?;
+        let inputs = st.pending[&k]
+            .deps
+            .iter()
+            .map(|d| {
+                st.done[d]
+                    .block
+                    .clone()
+                    .expect("internal: a sink's output used as input")
+            })
+            .collect();
+        Some((k, inputs))
+    }
+
+    /// Runs tasks, starting with `first`, until none is ready for this job. A job never
+    /// blocks: when there is no ready task it ends, so a task that computes another plan (on
+    /// this pool or another) cannot deadlock the pool.
+    fn dispatch<'s>(&'s self, scope: &rayon::Scope<'s>, first: Option<(Key, Vec<BlockRef>)>) {
+        let mut next = first;
+        while let Some((k, inputs)) = next.take() {
+            next = self.execute(scope, k, inputs);
+        }
+    }
+
+    /// Starts a job for each further ready task while fewer than `workers` run (under the
+    /// state lock, `st`).
+    fn widen<'s>(&'s self, scope: &rayon::Scope<'s>, st: &mut State) {
+        while st.running < self.workers && !st.ready.is_empty() {
+            let Some(task) = self.take(st) else { break };
+            st.running += 1;
+            scope.spawn(move |s| self.dispatch(s, Some(task)));
+        }
+    }
+
+    /// Runs task `k`, records its result, and under the same lock takes this job's next task
+    /// and starts jobs for the other ready ones.
+    fn execute<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        k: Key,
+        inputs: Vec<BlockRef>,
+    ) -> Option<(Key, Vec<BlockRef>)> {
         let (s, b) = split(k);
-        let stage = sched.stages[s].stage;
+        let stage = self.sched.stages[s].stage;
         let bidx = stage.grid.unravel(b);
         let result = catch_unwind(AssertUnwindSafe(|| stage.kernel.run(&bidx, &inputs)));
         drop(inputs);
-        // One lock both records this task and takes the next one.
-        st = state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(Ok(block)) => {
-                st.complete(sched, k, block);
-                st.refill(sched, window);
-                if st.finished {
-                    cv.notify_all();
-                } else {
-                    // This worker takes one ready task itself; wake idle ones for the rest.
-                    for _ in 0..st.ready.len().saturating_sub(1).min(st.idle) {
-                        cv.notify_one();
-                    }
-                }
+                st.complete(self.sched, k, block);
+                st.refill(self.sched, self.window);
             }
             Ok(Err(e)) => {
                 if st.error.is_none() {
@@ -453,8 +488,6 @@ fn worker(sched: &Sched<'_>, state: &Mutex<State>, cv: &Condvar, window: usize) 
                         },
                     });
                 }
-                cv.notify_all();
-                return;
             }
             Err(payload) => {
                 let message = payload
@@ -469,10 +502,15 @@ fn worker(sched: &Sched<'_>, state: &Mutex<State>, cv: &Condvar, window: usize) 
                         message,
                     });
                 }
-                cv.notify_all();
-                return;
             }
         }
+        let next = self.take(&mut st);
+        if next.is_none() {
+            st.running -= 1;
+        } else {
+            self.widen(scope, &mut st);
+        }
+        next
     }
 }
 

@@ -421,7 +421,9 @@ impl<T: Number> Reducer for MomentsReducer<T> {
                 let var = if dof <= 0.0 {
                     f64::NAN
                 } else {
-                    (s.m2 / dof).max(0.0)
+                    // Rounding can leave m2 a hair below 0; NaN (from NaN or inf data) stays.
+                    let v = s.m2 / dof;
+                    if v < 0.0 { 0.0 } else { v }
                 };
                 if let MomentOut::Std(_) = self.out {
                     var.sqrt()
