@@ -56,24 +56,30 @@ enum Index {
     Axis,
 }
 
+/// Axis `a` of an array of `ndim` dimensions (negative counts from the end), or an error
+/// naming `op` and the whole axis list `axes`.
+pub(crate) fn normalize_axis(op: &str, axes: &[isize], a: isize, ndim: usize) -> Result<usize> {
+    let k = if a < 0 { a + ndim as isize } else { a };
+    if k < 0 || k >= ndim as isize {
+        return Err(Error::axes(
+            op,
+            axes,
+            ndim,
+            &format!("axis {a} is out of range"),
+        ));
+    }
+    Ok(k as usize)
+}
+
 /// Normalizes `axes` for an array of `ndim` dimensions: sorted, distinct, in range.
 pub(crate) fn normalize_axes(op: &str, axes: &[isize], ndim: usize) -> Result<Vec<usize>> {
     if axes.is_empty() {
         return Err(Error::axes(op, axes, ndim, "the axis list is empty"));
     }
-    let mut out = Vec::with_capacity(axes.len());
-    for &a in axes {
-        let k = if a < 0 { a + ndim as isize } else { a };
-        if k < 0 || k >= ndim as isize {
-            return Err(Error::axes(
-                op,
-                axes,
-                ndim,
-                &format!("axis {a} is out of range"),
-            ));
-        }
-        out.push(k as usize);
-    }
+    let mut out = axes
+        .iter()
+        .map(|&a| normalize_axis(op, axes, a, ndim))
+        .collect::<Result<Vec<_>>>()?;
     out.sort_unstable();
     if out.windows(2).any(|w| w[0] == w[1]) {
         return Err(Error::axes(op, axes, ndim, "an axis is repeated"));

@@ -89,16 +89,8 @@ fn permutation(op: &str, axes: &[isize], ndim: usize) -> Result<Vec<usize>> {
     let mut seen = vec![false; ndim];
     let mut out = Vec::with_capacity(ndim);
     for &a in axes {
-        let k = if a < 0 { a + ndim as isize } else { a };
-        if k < 0 || k >= ndim as isize {
-            return Err(Error::axes(
-                op,
-                axes,
-                ndim,
-                &format!("axis {a} is out of range"),
-            ));
-        }
-        if std::mem::replace(&mut seen[k as usize], true) {
+        let k = crate::array::reduce::normalize_axis(op, axes, a, ndim)?;
+        if std::mem::replace(&mut seen[k], true) {
             return Err(Error::axes(
                 op,
                 axes,
@@ -106,9 +98,23 @@ fn permutation(op: &str, axes: &[isize], ndim: usize) -> Result<Vec<usize>> {
                 &format!("axis {a} is repeated"),
             ));
         }
-        out.push(k as usize);
+        out.push(k);
     }
     Ok(out)
+}
+
+/// Slice elements that take every axis of an `nd`-dimensional array whole but `axis`, which
+/// gets `elem`.
+pub(crate) fn along(nd: usize, axis: usize, elem: SliceInfoElem) -> Vec<SliceInfoElem> {
+    (0..nd)
+        .map(|j| {
+            if j == axis {
+                elem
+            } else {
+                SliceInfoElem::from(..)
+            }
+        })
+        .collect()
 }
 
 /// A view of `e` whose input axis `k` is read at `src[k]`, over `grid`.
@@ -240,23 +246,19 @@ impl<T: Element> ChunkedArray<T> {
     /// ```
     pub fn flip(&self, axis: isize) -> ChunkedArray<T> {
         let nd = self.ndim();
-        let k = if axis < 0 { axis + nd as isize } else { axis };
-        if k < 0 || k >= nd as isize {
-            return ChunkedArray::err(Error::axes("flip", &[axis], nd, "axis out of range"));
-        }
-        let mut info: Vec<SliceInfoElem> = vec![
+        let k = match crate::array::reduce::normalize_axis("flip", &[axis], axis, nd) {
+            Ok(k) => k,
+            Err(e) => return ChunkedArray::err(e),
+        };
+        let info = along(
+            nd,
+            k,
             SliceInfoElem::Slice {
                 start: 0,
                 end: None,
-                step: 1
-            };
-            nd
-        ];
-        info[k as usize] = SliceInfoElem::Slice {
-            start: 0,
-            end: None,
-            step: -1,
-        };
+                step: -1,
+            },
+        );
         self.slice(info)
     }
 
@@ -613,24 +615,13 @@ impl<T: Element> ChunkedArray<T> {
             let part = |width: usize, at_end: bool| -> ChunkedArray<T> {
                 let mut pshape = x.shape().to_vec();
                 pshape[k] = width;
-                let along = |r: std::ops::Range<usize>, step: isize| -> Vec<SliceInfoElem> {
-                    (0..pshape.len())
-                        .map(|j| {
-                            if j == k {
-                                SliceInfoElem::Slice {
-                                    start: r.start as isize,
-                                    end: Some(r.end as isize),
-                                    step,
-                                }
-                            } else {
-                                SliceInfoElem::Slice {
-                                    start: 0,
-                                    end: None,
-                                    step: 1,
-                                }
-                            }
-                        })
-                        .collect()
+                let range = |r: std::ops::Range<usize>, step: isize| {
+                    let elem = SliceInfoElem::Slice {
+                        start: r.start as isize,
+                        end: Some(r.end as isize),
+                        step,
+                    };
+                    along(pshape.len(), k, elem)
                 };
                 match mode {
                     PadMode::Constant(v) => {
@@ -639,7 +630,7 @@ impl<T: Element> ChunkedArray<T> {
                     }
                     PadMode::Edge => {
                         let i = if at_end { n - 1 } else { 0 };
-                        x.slice(along(i..i + 1, 1)).broadcast_to(&pshape)
+                        x.slice(range(i..i + 1, 1)).broadcast_to(&pshape)
                     }
                     PadMode::Reflect => {
                         let r = if at_end {
@@ -647,15 +638,15 @@ impl<T: Element> ChunkedArray<T> {
                         } else {
                             1..width + 1
                         };
-                        x.slice(along(r, -1))
+                        x.slice(range(r, -1))
                     }
                     PadMode::Symmetric => {
                         let r = if at_end { n - width..n } else { 0..width };
-                        x.slice(along(r, -1))
+                        x.slice(range(r, -1))
                     }
                     PadMode::Wrap => {
                         let r = if at_end { 0..width } else { n - width..n };
-                        x.slice(along(r, 1))
+                        x.slice(range(r, 1))
                     }
                 }
             };
@@ -688,24 +679,15 @@ impl<T: Element> ChunkedArray<T> {
             return self.clone();
         }
         let take = |a: isize, z: isize| -> ChunkedArray<T> {
-            let info: Vec<SliceInfoElem> = (0..nd)
-                .map(|j| {
-                    if j == k {
-                        SliceInfoElem::Slice {
-                            start: a,
-                            end: Some(z),
-                            step: 1,
-                        }
-                    } else {
-                        SliceInfoElem::Slice {
-                            start: 0,
-                            end: None,
-                            step: 1,
-                        }
-                    }
-                })
-                .collect();
-            self.slice(info)
+            self.slice(along(
+                nd,
+                k,
+                SliceInfoElem::Slice {
+                    start: a,
+                    end: Some(z),
+                    step: 1,
+                },
+            ))
         };
         concatenate(&[&take(n - s, n), &take(0, n - s)], k as isize)
     }

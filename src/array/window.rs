@@ -295,15 +295,7 @@ impl<T: Number> ChunkedArray<T> {
                 stat,
             ))
         });
-        let info: Vec<SliceInfoElem> = (0..nd)
-            .map(|j| {
-                if j == k {
-                    SliceInfoElem::from(0..(shape[k] - d) as isize)
-                } else {
-                    SliceInfoElem::from(..)
-                }
-            })
-            .collect();
+        let info = super::shape::along(nd, k, SliceInfoElem::from(0..(shape[k] - d) as isize));
         y.slice(info)
     }
 }
