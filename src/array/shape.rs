@@ -847,7 +847,7 @@ impl<T: Element> ChunkedArray<T> {
                 .filter(|&(j, _)| j != k)
                 .map(|(_, &n)| n)
                 .product();
-            if known == 0 || len % known != 0 {
+            if known == 0 || !len.is_multiple_of(known) {
                 return Err(Error::shapes(
                     "reshape",
                     &from,
