@@ -293,7 +293,7 @@ fn concatenate_errors_name_the_shapes() {
 fn factorize(mut n: usize, seeds: &[u8]) -> Vec<usize> {
     let mut out = Vec::new();
     for &s in seeds {
-        let divisors: Vec<usize> = (1..=n).filter(|d| n % d == 0).collect();
+        let divisors: Vec<usize> = (1..=n).filter(|d| n.is_multiple_of(*d)).collect();
         let d = divisors[s as usize % divisors.len()];
         out.push(d);
         n /= d;
