@@ -59,6 +59,7 @@
 //! | `x.T`, `x.transpose((2, 0, 1))`, `x.swapaxes(0, 1)` | `x.t()`, `x.transpose(&[2, 0, 1])`, `x.swap_axes(0, 1)` |
 //! | `x[1:5:2, ::-1]`, `x[-1]`, `x[:, None]` | `x.slice(s![1..5;2, ..;-1])`, `x.slice(s![-1])`, `x.slice(s![.., NewAxis])` |
 //! | `x.blocks[i, j]` | `x.blocks(&[i, j])` |
+//! | `x.reshape(4, -1, 2)` | `x.reshape(&[4, usize::MAX, 2])` |
 //! | `x.take([3, 0, -1], axis=1)`, `x[mask]` | `x.take(&[3, 0, -1], 1)`, `x.mask(&m, &config)?` |
 //! | `da.flip(x, 0)`, `da.roll(x, 2, 0)` | `x.flip(0)`, `x.roll(2, 0)` |
 //! | `da.expand_dims(x, 1)`, `da.squeeze(x)`, `da.broadcast_to(x, s)` | `x.expand_dims(1)`, `x.squeeze(&[])`, `x.broadcast_to(&s)` |
@@ -68,6 +69,10 @@
 //! | `scipy.ndimage.uniform_filter` / `maximum_filter` in `map_overlap` | `x.focal_mean(3, Boundary::Reflect)`, `x.focal_max(..)`, `x.focal_min(..)` |
 //! | `scipy.ndimage.convolve`, `gaussian_filter` in `map_overlap` | `x.convolve(k.view(), b)`, `x.gaussian_filter(sigma, b)` |
 //! | `da.cumsum(x, axis=0)`, `da.cumprod` | `x.cumsum(0)`, `x.cumprod(0)` |
+//! | `x @ y`, `da.matmul(x, y)` (batched, 1-d vectors as NumPy) | `x.matmul(&y)` |
+//! | `da.dot(x, y)`, `x.dot(y)` | `x.dot(&y)` |
+//! | `da.tensordot(a, b, axes=([1, 0], [0, 2]))` | `rask::tensordot(&a, &b, &[1, 0], &[0, 2])` |
+//! | `da.outer(a, b)` (1-d) | `rask::outer(&a, &b)` |
 //! | `da.coarsen(np.mean, x, {0: 2, 1: 2}, trim_excess=True)` | `x.coarsen(&[2, 2], WindowStat::Mean, true)` |
 //! | `sliding_window_view(x, 5, axis=0).max(axis=-1)` | `x.sliding_window(5, 0, WindowStat::Max)` |
 //! | `x.compute()` | `x.compute()?` |
@@ -90,7 +95,7 @@ pub(crate) mod plan;
 
 pub use array::{
     Boundary, ChunkedArray, IntoOperand, Operand, PadMode, ReduceOpts, Scalar, WindowStat,
-    concatenate, stack, where_,
+    concatenate, outer, stack, tensordot, where_,
 };
 pub use compute::{Computable, Computed, compute_all, compute_all_with};
 pub use element::{DType, Element, Float, Number};
@@ -107,7 +112,7 @@ struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::{
         Boundary, ChunkGrid, ChunkedArray, Config, DType, Element, Error, Float, IntoOperand,
-        Number, PadMode, ReduceOpts, Result, Scalar, WindowStat, compute_all, concatenate, stack,
-        where_,
+        Number, PadMode, ReduceOpts, Result, Scalar, WindowStat, compute_all, concatenate, outer,
+        stack, tensordot, where_,
     };
 }

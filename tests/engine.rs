@@ -170,3 +170,11 @@ fn rechunking_generated_values_moves_no_data() {
     assert!(plan.contains("rechunk"), "{plan}");
     assert_eq!(m.rechunk(&[n, 10]).compute().unwrap(), x.compute().unwrap());
 }
+
+#[test]
+fn lower_rank_operands_broadcast_in_debug_builds_too() {
+    // A 0-d operand against a 2-d array: the axis arithmetic must not underflow.
+    let x = ChunkedArray::<f64>::arange(12, 5).reshape(&[3, 4]);
+    let centred = &x - &x.mean();
+    assert_eq!(centred.sum().compute().unwrap(), 0.0);
+}

@@ -128,7 +128,7 @@ pub(crate) fn align(op: &str, exprs: &[Arc<Expr>]) -> Result<(ChunkGrid, Vec<Arc
     for e in exprs {
         let off = nd - e.shape().len();
         let axes: Vec<Option<usize>> = (0..nd)
-            .map(|j| (j >= off && e.shape()[j - off] == out[j]).then_some(j - off))
+            .map(|j| (j >= off && e.shape()[j - off] == out[j]).then(|| j - off))
             .collect();
         let mut x = e.clone();
         // Rechunk the axes that are read but cut differently.

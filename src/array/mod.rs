@@ -5,6 +5,7 @@
 
 mod creation;
 mod elementwise;
+mod linalg;
 mod overlap;
 pub(crate) mod reduce;
 mod scan;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use ndarray::ArrayD;
 
 pub use elementwise::{IntoOperand, Operand, where_};
+pub use linalg::{outer, tensordot};
 pub use overlap::Boundary;
 pub use reduce::ReduceOpts;
 pub use shape::{PadMode, concatenate, stack};
