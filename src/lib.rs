@@ -55,6 +55,11 @@
 //! | `x.sum(axis=0, keepdims=True, split_every=8)` | `x.sum_axes_opt(&[0], &ReduceOpts::default().keepdims(true).split_every(8))` |
 //! | `da.nanmean(x)` | `x.nanmean()` |
 //! | `x.argmax(axis=1)` | `x.argmax_axis(1)` |
+//! | `da.median(x, axis=0)`, `da.nanmedian` | `x.median_axis(0)`, `x.nanmedian_axis(0)` (exact) |
+//! | `da.percentile(x, 90)` (1-d, approximate), `np.nanquantile(x, 0.9, axis=0)` | `x.percentile_axis(90.0, 0)`, `x.nanquantile_axis(0.9, 0)` (exact, any axis) |
+//! | `da.histogram(x, bins=10, range=(0, 1))` | `x.histogram(10, (0.0, 1.0))`, edges: `rask::histogram_bin_edges(10, (0.0, 1.0))?` |
+//! | `da.bincount(x, minlength=n)`, `da.unique(x)` | `x.bincount(n).compute()?`, `x.unique().compute()?` (an [`UnknownLen`]) |
+//! | `da.topk(x, 5, axis=0)`, `da.topk(x, -5)` | `x.topk(5, 0)`, `x.topk(-5, -1)` |
 //! | `x.rechunk((100, 1000))` | `x.rechunk(&[100, 1000])` |
 //! | `x.T`, `x.transpose((2, 0, 1))`, `x.swapaxes(0, 1)` | `x.t()`, `x.transpose(&[2, 0, 1])`, `x.swap_axes(0, 1)` |
 //! | `x[1:5:2, ::-1]`, `x[-1]`, `x[:, None]` | `x.slice(s![1..5;2, ..;-1])`, `x.slice(s![-1])`, `x.slice(s![.., NewAxis])` |
@@ -93,6 +98,7 @@ mod grid;
 pub mod kernels;
 pub(crate) mod plan;
 
+pub use array::stats::{Integer, UnknownLen, histogram_bin_edges};
 pub use array::{
     Boundary, ChunkedArray, IntoOperand, Operand, PadMode, ReduceOpts, Scalar, WindowStat,
     concatenate, outer, stack, tensordot, where_,
@@ -115,4 +121,5 @@ pub mod prelude {
         Number, PadMode, ReduceOpts, Result, Scalar, WindowStat, compute_all, concatenate, outer,
         stack, tensordot, where_,
     };
+    pub use crate::{Integer, UnknownLen, histogram_bin_edges};
 }

@@ -11,6 +11,7 @@ pub(crate) mod reduce;
 mod scan;
 mod select;
 mod shape;
+pub(crate) mod stats;
 mod window;
 
 use std::marker::PhantomData;

@@ -182,24 +182,23 @@ impl TaskGen {
             match self.stack.pop() {
                 Some(Frame::Emit(k, deps)) => return Some((k, deps)),
                 Some(Frame::Visit(k)) => {
-                    let deps = s.deps(k);
-                    let mut visit = Vec::with_capacity(deps.len());
-                    for &d in &deps {
-                        let total = s.total_consumers(d);
-                        if total > 1 {
-                            if let Some(c) = self.seen.get_mut(&d) {
-                                *c -= 1;
-                                if *c == 0 {
-                                    self.seen.remove(&d);
-                                }
-                                continue;
+                    // A block read by several tasks is expanded at its first visit; later
+                    // visits only count down. Marking it here (not when pushed) keeps post
+                    // order when a later sibling reaches it first through another path.
+                    let total = s.total_consumers(k);
+                    if total > 1 {
+                        if let Some(c) = self.seen.get_mut(&k) {
+                            *c -= 1;
+                            if *c == 0 {
+                                self.seen.remove(&k);
                             }
-                            self.seen.insert(d, total - 1);
+                            continue;
                         }
-                        visit.push(d);
+                        self.seen.insert(k, total - 1);
                     }
-                    self.stack.push(Frame::Emit(k, deps));
-                    for d in visit.into_iter().rev() {
+                    let deps = s.deps(k);
+                    self.stack.push(Frame::Emit(k, deps.clone()));
+                    for &d in deps.iter().rev() {
                         self.stack.push(Frame::Visit(d));
                     }
                 }
