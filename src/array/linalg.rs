@@ -536,20 +536,6 @@ fn contract<T: Number>(
     Ok(cur)
 }
 
-/// Normalizes one axis for an array of `ndim` dimensions.
-fn norm_axis(op: &str, all: &[isize], a: isize, ndim: usize) -> Result<usize> {
-    let k = if a < 0 { a + ndim as isize } else { a };
-    if k < 0 || k >= ndim as isize {
-        return Err(Error::axes(
-            op,
-            all,
-            ndim,
-            &format!("axis {a} is out of range"),
-        ));
-    }
-    Ok(k as usize)
-}
-
 /// `tensordot` on plan nodes: transposes the operands into the contraction layout.
 fn tensordot_expr<T: Number>(
     op: &'static str,
@@ -575,7 +561,7 @@ fn tensordot_expr<T: Number>(
     let norm = |axes: &[isize], nd: usize| -> Result<Vec<usize>> {
         let v = axes
             .iter()
-            .map(|&x| norm_axis(op, axes, x, nd))
+            .map(|&x| crate::array::reduce::normalize_axis(op, axes, x, nd))
             .collect::<Result<Vec<_>>>()?;
         let mut s = v.clone();
         s.sort_unstable();
