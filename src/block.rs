@@ -1,18 +1,34 @@
 //! Blocks: the unit of data that tasks produce and consume.
 //!
 //! A block is an `ndarray::ArrayD` of an element type or of a reduction state, shared between
-//! its consumers through an `Arc` and freed when the last one lets go.
+//! its consumers through an `Arc` and freed when the last one lets go; or a [`MappedBlock`]:
+//! the elements of a memory-mapped file (a spilled block, a `.npy` file), served as a view
+//! without copying. Kernels read every block through [`downcast`], which gives a view either
+//! way.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::Arc;
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
+
+use crate::element::DType;
 
 /// A block of any element or state type.
 pub(crate) trait AnyBlock: Any + Send + Sync {
     /// Bytes held by the block's elements.
     fn nbytes(&self) -> usize;
     fn as_any(&self) -> &dyn Any;
+    /// The block's elements as raw bytes in C order, with their dtype and shape, when the
+    /// block is an array of an [`Element`](crate::Element) type in standard layout: what
+    /// the spill store writes. `None` for other blocks (reduction states, halo strips), which
+    /// stay in memory.
+    fn raw(&self) -> Option<(DType, &[usize], &[u8])> {
+        None
+    }
+    /// Whether the block lives in a file mapping rather than on the heap.
+    fn is_mapped(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Send + Sync + 'static> AnyBlock for ArrayD<S> {
@@ -22,20 +38,143 @@ impl<S: Send + Sync + 'static> AnyBlock for ArrayD<S> {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn raw(&self) -> Option<(DType, &[usize], &[u8])> {
+        let dtype = dtype_of::<S>()?;
+        let s = self.as_slice()?;
+        // SAFETY: `S` is one of the element types (checked by `dtype_of`), all plain data
+        // without padding, so its elements may be read as bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s))
+        };
+        Some((dtype, self.shape(), bytes))
+    }
+}
+
+/// The dtype whose element type is `S`, if `S` is one.
+pub(crate) fn dtype_of<S: 'static>() -> Option<DType> {
+    let t = TypeId::of::<S>();
+    DType::ALL.iter().copied().find(|d| d.type_id() == t)
+}
+
+/// The elements of a read-only memory map (or any other shared byte buffer), of one dtype, in
+/// C or Fortran order, served as array views without copying.
+pub(crate) struct MappedBlock {
+    bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    /// Where the elements start in `bytes`.
+    offset: usize,
+    dtype: DType,
+    shape: Vec<usize>,
+    fortran: bool,
+    /// Run when the block is dropped (a spill file's cleanup, say).
+    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl MappedBlock {
+    /// A block over `bytes[offset..]`; `None` when the bytes are too few or misaligned for the
+    /// dtype (the caller then copies).
+    pub(crate) fn new(
+        bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
+        offset: usize,
+        dtype: DType,
+        shape: &[usize],
+        fortran: bool,
+    ) -> Option<Self> {
+        let len = crate::grid::checked_len("block", shape).ok()?;
+        let need = len.checked_mul(dtype.size())?.checked_add(offset)?;
+        let buf: &[u8] = (*bytes).as_ref();
+        if buf.len() < need || (buf.as_ptr() as usize + offset) % dtype.align() != 0 {
+            return None;
+        }
+        Some(MappedBlock {
+            bytes,
+            offset,
+            dtype,
+            shape: shape.to_vec(),
+            fortran,
+            on_drop: None,
+        })
+    }
+
+    /// Runs `f` when the block is dropped.
+    pub(crate) fn on_drop(mut self, f: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.on_drop = Some(Box::new(f));
+        self
+    }
+
+    /// The elements as a view of `S` (which must be the block's dtype).
+    fn view<S: 'static>(&self) -> Option<ArrayViewD<'_, S>> {
+        if dtype_of::<S>() != Some(self.dtype) {
+            return None;
+        }
+        let len: usize = self.shape.iter().product();
+        let buf: &[u8] = (*self.bytes).as_ref();
+        // SAFETY: `new` checked that the buffer holds `len` elements of this dtype from
+        // `offset`, aligned; `S` is that dtype (checked above), a plain-data type for which
+        // every bit pattern the files hold is valid (bools are checked when read from user
+        // files); the buffer is immutable and lives as long as `self`.
+        let data =
+            unsafe { std::slice::from_raw_parts(buf.as_ptr().add(self.offset) as *const S, len) };
+        let shape = IxDyn(&self.shape);
+        let v = if self.fortran {
+            ArrayViewD::from_shape(shape.f(), data)
+        } else {
+            ArrayViewD::from_shape(shape, data)
+        };
+        v.ok()
+    }
+}
+
+impl Drop for MappedBlock {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_drop.take() {
+            f();
+        }
+    }
+}
+
+impl AnyBlock for MappedBlock {
+    fn nbytes(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype.size()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn raw(&self) -> Option<(DType, &[usize], &[u8])> {
+        if self.fortran && self.shape.iter().filter(|&&n| n > 1).count() > 1 {
+            return None;
+        }
+        let buf: &[u8] = (*self.bytes).as_ref();
+        Some((
+            self.dtype,
+            &self.shape,
+            &buf[self.offset..self.offset + self.nbytes()],
+        ))
+    }
+    fn is_mapped(&self) -> bool {
+        true
+    }
 }
 
 /// A shared, immutable block.
 pub(crate) type BlockRef = Arc<dyn AnyBlock>;
 
-/// The block as an array of `S`. The plan is type-checked when it is built, so a mismatch here
-/// is a bug in rask, not in user input.
-pub(crate) fn downcast<S: 'static>(b: &BlockRef) -> &ArrayD<S> {
-    b.as_any().downcast_ref::<ArrayD<S>>().unwrap_or_else(|| {
-        panic!(
-            "internal: block is not an array of {}",
-            std::any::type_name::<S>()
-        )
-    })
+/// The block as a view of an array of `S`. The plan is type-checked when it is built, so a
+/// mismatch here is a bug in rask, not in user input.
+pub(crate) fn downcast<S: 'static>(b: &BlockRef) -> ArrayViewD<'_, S> {
+    let any = b.as_any();
+    if let Some(a) = any.downcast_ref::<ArrayD<S>>() {
+        return a.view();
+    }
+    if let Some(v) = any
+        .downcast_ref::<MappedBlock>()
+        .and_then(|m| m.view::<S>())
+    {
+        return v;
+    }
+    panic!(
+        "internal: block is not an array of {}",
+        std::any::type_name::<S>()
+    )
 }
 
 /// Dispatch on a [`DType`](crate::DType) with a type alias bound in the body.

@@ -121,38 +121,67 @@ pub(crate) fn plan_exprs(
     exprs: &[Arc<Expr>],
     config: &Config,
 ) -> (PhysicalPlan, Vec<Arc<dyn Collect>>) {
-    let logical = LogicalPlan::build(exprs);
     let collectors: Vec<Arc<dyn Collect>> = exprs
         .iter()
         .map(|e| with_dtype!(e.dtype, T => Arc::new(Collector::<T>::new(e.shape())) as Arc<dyn Collect>))
         .collect();
+    (plan_into(exprs, &collectors, config), collectors)
+}
+
+/// A lazy array whose blocks come from `source` (storage readers build arrays with this).
+pub(crate) fn source_expr(
+    grid: crate::grid::ChunkGrid,
+    dtype: DType,
+    source: Arc<dyn crate::plan::BlockSource>,
+) -> Arc<Expr> {
+    Expr::new(grid, dtype, crate::plan::Op::FromBlocks(source), vec![])
+}
+
+/// Runs `exprs`, handing the blocks of output `i` to `sinks[i]` (a store writer, a stream).
+pub(crate) fn run_into(
+    exprs: &[Arc<Expr>],
+    sinks: &[Arc<dyn Collect>],
+    config: &Config,
+) -> Result<RunStats> {
+    let plan = plan_into(exprs, sinks, config);
+    run_plan(&plan, config)
+}
+
+fn run_plan(plan: &PhysicalPlan, config: &Config) -> Result<RunStats> {
+    let stages: Vec<&crate::exec::stage::Stage> = plan.graph.node_weights().collect();
+    let sinks: Vec<usize> = plan.sinks.iter().map(|s| s.index()).collect();
+    let pool = config.pool()?;
+    crate::exec::scheduler::run(&stages, &sinks, &pool, config.window())
+}
+
+/// The lowered plan of `exprs` with `collectors` as its sinks.
+fn plan_into(
+    exprs: &[Arc<Expr>],
+    collectors: &[Arc<dyn Collect>],
+    config: &Config,
+) -> PhysicalPlan {
+    let logical = LogicalPlan::build(exprs);
     let split_every = config.default_split_every();
     // Lowering recurses along chains of operations; deep plans get a thread with a stack to match.
-    let plan = if logical.depth < 1_000 {
-        PhysicalPlan::lower(&logical, &collectors, split_every)
+    if logical.depth < 1_000 {
+        PhysicalPlan::lower(&logical, collectors, split_every)
     } else {
         std::thread::scope(|s| {
             std::thread::Builder::new()
                 .name("rask-planner".into())
                 .stack_size((16 << 20) + logical.depth * 4096)
-                .spawn_scoped(s, || {
-                    PhysicalPlan::lower(&logical, &collectors, split_every)
-                })
+                .spawn_scoped(s, || PhysicalPlan::lower(&logical, collectors, split_every))
                 .expect("cannot start the planner thread")
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
-    };
-    (plan, collectors)
+    }
 }
 
 /// Runs `exprs` and returns their values and the run's statistics.
 pub(crate) fn run_exprs(exprs: &[Arc<Expr>], config: &Config) -> Result<(Vec<Computed>, RunStats)> {
     let (plan, collectors) = plan_exprs(exprs, config);
-    let stages: Vec<&crate::exec::stage::Stage> = plan.graph.node_weights().collect();
-    let sinks: Vec<usize> = plan.sinks.iter().map(|s| s.index()).collect();
-    let pool = config.pool()?;
-    let stats = crate::exec::scheduler::run(&stages, &sinks, &pool, config.window())?;
+    let stats = run_plan(&plan, config)?;
     let out = exprs
         .iter()
         .zip(&collectors)

@@ -54,6 +54,31 @@ impl DType {
         }
     }
 
+    /// Every dtype.
+    pub const ALL: [DType; 11] = [
+        DType::F32,
+        DType::F64,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::Bool,
+    ];
+
+    /// The alignment of one element in memory (its size, for every dtype).
+    pub(crate) fn align(self) -> usize {
+        self.size()
+    }
+
+    /// The `TypeId` of the Rust element type.
+    pub(crate) fn type_id(self) -> std::any::TypeId {
+        crate::block::with_dtype!(self, T => std::any::TypeId::of::<T>())
+    }
+
     /// The NumPy name of the dtype (`float64`, `int16`, `bool`, ...).
     pub fn name(self) -> &'static str {
         match self {

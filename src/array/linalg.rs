@@ -375,15 +375,15 @@ impl<T: Number> StageKernel for SumKernel<T> {
         1
     }
     fn run(&self, _out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
-        let parts: Vec<&ArrayD<T>> = inputs.iter().map(downcast::<T>).collect();
+        let parts: Vec<_> = inputs.iter().map(downcast::<T>).collect();
         let mut acc = match parts.as_slice() {
             [] => unreachable!("internal: a group of no partial blocks"),
-            [one] => (*one).clone(),
-            [a, b, ..] => Zip::from(*a).and(*b).map_collect(|&x, &y| T::add(x, y)),
+            [one] => one.to_owned(),
+            [a, b, ..] => Zip::from(a).and(b).map_collect(|&x, &y| T::add(x, y)),
         };
         for p in parts.iter().skip(2) {
             Zip::from(&mut acc)
-                .and(*p)
+                .and(p)
                 .for_each(|x, &y| *x = T::add(*x, y));
         }
         if self.groups == 1 {

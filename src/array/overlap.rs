@@ -291,7 +291,7 @@ where
         };
         haloed
             .slice_mut(place(&vec![0; nd]).as_slice())
-            .assign(centre);
+            .assign(&centre);
         for ((delta, _), strips) in neighbours.iter().zip(&inputs[1..]) {
             let strips = strips
                 .as_any()

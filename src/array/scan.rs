@@ -113,7 +113,7 @@ impl<T: Number> StageKernel for Kernel<T, Carries<T>> {
         for t in inputs {
             let t = downcast::<T>(t);
             acc = Some(match acc {
-                None => t.clone(),
+                None => t.to_owned(),
                 Some(mut a) => {
                     Zip::from(&mut a)
                         .and(t)

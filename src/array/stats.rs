@@ -205,8 +205,8 @@ pub(crate) fn is_float<T: Element>() -> bool {
 }
 
 /// The block's elements in C order.
-pub(crate) fn c_order<T: Element>(x: &ndarray::ArrayD<T>) -> std::borrow::Cow<'_, [T]> {
-    match x.as_slice() {
+pub(crate) fn c_order<T: Element>(x: ndarray::ArrayViewD<'_, T>) -> std::borrow::Cow<'_, [T]> {
+    match x.to_slice() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(x.iter().copied().collect()),
     }

@@ -60,7 +60,7 @@ impl WindowStat {
 /// Folds `windows` strided views of `a` (each of `out_shape`) into one array: the window
 /// offsets are the box `offsets` and `step` is the stride between windows.
 fn fold_windows<T: Number>(
-    a: &ArrayD<T>,
+    a: &ndarray::ArrayViewD<'_, T>,
     out_shape: &[usize],
     offsets: &[(usize, usize)],
     step: &[usize],
@@ -139,7 +139,7 @@ impl<T: Number> StageKernel for CoarsenKernel<T> {
         let shape = self.out.block_shape(out);
         let offsets: Vec<(usize, usize)> = self.factors.iter().map(|&f| (0, f)).collect();
         Ok(Some(Arc::new(fold_windows(
-            a,
+            &a,
             &shape,
             &offsets,
             &self.factors,
@@ -287,13 +287,7 @@ impl<T: Number> ChunkedArray<T> {
                 .map(|j| if j == k { (d, d + window) } else { (0, 1) })
                 .collect();
             let step = vec![1; h.ndim()];
-            Ok(fold_windows(
-                &h.to_owned(),
-                &out_shape,
-                &offsets,
-                &step,
-                stat,
-            ))
+            Ok(fold_windows(&h.view(), &out_shape, &offsets, &step, stat))
         });
         let info = super::shape::along(nd, k, SliceInfoElem::from(0..(shape[k] - d) as isize));
         y.slice(info)

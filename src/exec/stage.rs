@@ -33,6 +33,11 @@ pub(crate) trait StageKernel: Send + Sync {
     fn covers(&self, _slot: usize) -> bool {
         true
     }
+    /// Whether running a task again is cheap and gives the same block (root tasks reading a
+    /// file): the scheduler may drop such a block under memory pressure instead of spilling it.
+    fn rereadable(&self) -> bool {
+        false
+    }
 }
 
 /// A node of the physical plan.
@@ -333,17 +338,35 @@ impl StageKernel for FromBlocksStage {
         0
     }
     fn run(&self, out: &[usize], _inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
-        self.f.produce(out, &self.grid.block_shape(out)).map(Some)
+        self.f
+            .produce(
+                out,
+                &self.grid.block_offset(out),
+                &self.grid.block_shape(out),
+            )
+            .map(Some)
+    }
+    fn rereadable(&self) -> bool {
+        self.f.rereadable()
     }
 }
 
 // ---------------------------------------------------------------- sinks
 
-/// Receives the blocks of a computed output.
+/// Receives the blocks of a computed output: an in-memory array ([`Collector`]), a store
+/// writer (Zarr, `.npy`, GeoTIFF), or a stream to the user (`iter_blocks`). `put` is called
+/// once per block of the output grid, from worker threads, in no fixed order.
 pub(crate) trait Collect: Send + Sync {
-    fn put(&self, offset: &[usize], block: &BlockRef) -> Result<()>;
-    /// The assembled array (`ArrayD<T>`, boxed).
-    fn take(&self) -> Box<dyn std::any::Any + Send>;
+    /// Takes block `block` (at element `offset`) of the output.
+    fn put(&self, block: &[usize], offset: &[usize], data: &BlockRef) -> Result<()>;
+    /// Where the output goes, for plans and errors (`into memory`, `to_zarr(/out.zarr)`).
+    fn name(&self) -> String {
+        "into memory".into()
+    }
+    /// The assembled result (`ArrayD<T>`, boxed) for sinks that assemble one.
+    fn take(&self) -> Box<dyn std::any::Any + Send> {
+        Box::new(())
+    }
 }
 
 /// Assembles blocks into one in-memory array.
@@ -360,8 +383,8 @@ impl<T: Element> Collector<T> {
 }
 
 impl<T: Element> Collect for Collector<T> {
-    fn put(&self, offset: &[usize], block: &BlockRef) -> Result<()> {
-        let b = downcast::<T>(block);
+    fn put(&self, _block: &[usize], offset: &[usize], data: &BlockRef) -> Result<()> {
+        let b = downcast::<T>(data);
         let sl: Vec<SliceInfoElem> = offset
             .iter()
             .zip(b.shape())
@@ -371,7 +394,7 @@ impl<T: Element> Collect for Collector<T> {
         let out = guard
             .as_mut()
             .ok_or_else(|| Error::arg("collect", "output already taken"))?;
-        out.slice_mut(sl.as_slice()).assign(b);
+        out.slice_mut(sl.as_slice()).assign(&b);
         Ok(())
     }
     fn take(&self) -> Box<dyn std::any::Any + Send> {
@@ -394,7 +417,8 @@ impl StageKernel for CollectStage {
         1
     }
     fn run(&self, out: &[usize], inputs: &[BlockRef]) -> Result<Option<BlockRef>> {
-        self.target.put(&self.grid.block_offset(out), &inputs[0])?;
+        self.target
+            .put(out, &self.grid.block_offset(out), &inputs[0])?;
         Ok(None)
     }
 }

@@ -354,9 +354,9 @@ enum Prepared<'a> {
 }
 
 /// The memory of a contiguous array, the offset of its first logical element, and its strides.
-fn memory_of<T: Element>(a: &ndarray::ArrayD<T>) -> (&[T], i64, Vec<i64>) {
+fn memory_of<T: Element>(a: ndarray::ArrayViewD<'_, T>) -> (&[T], i64, Vec<i64>) {
     let mem = a
-        .as_slice_memory_order()
+        .to_slice_memory_order()
         .expect("internal: blocks are contiguous in memory");
     let first = if a.is_empty() {
         0

@@ -175,7 +175,7 @@ impl<R: Reducer> ReduceKernel for ReduceOp<R> {
     }
 
     fn combine(&self, parts: &[BlockRef]) -> BlockRef {
-        let mut acc = downcast::<R::State>(&parts[0]).clone();
+        let mut acc = downcast::<R::State>(&parts[0]).to_owned();
         for p in &parts[1..] {
             let p = downcast::<R::State>(p);
             for (a, b) in acc.iter_mut().zip(p.iter()) {

@@ -46,9 +46,28 @@ pub(crate) trait BlockOp: Send + Sync {
     ) -> Box<dyn crate::exec::stage::StageKernel>;
 }
 
-/// A user closure producing one block from its index (`from_blocks`).
+/// Where blocks come from with no input: a user closure (`from_blocks`) or storage (Zarr,
+/// `.npy`, raw binary, GeoTIFF readers). Every source is lowered to one stage of root tasks.
 pub(crate) trait BlockSource: Send + Sync {
-    fn produce(&self, block: &[usize], shape: &[usize]) -> Result<BlockRef>;
+    /// Block `block` of the array's grid: the elements at `offset`, of shape `shape`, as an
+    /// array of the source's dtype in standard layout (or a [`MappedBlock`](crate::block::MappedBlock)).
+    fn produce(&self, block: &[usize], offset: &[usize], shape: &[usize]) -> Result<BlockRef>;
+    /// The source's name for plans and errors, e.g. `open_zarr(/data/x.zarr)`.
+    fn name(&self) -> String {
+        "from_blocks".into()
+    }
+    /// A key equal for sources that give the same values on the same grid (the same file
+    /// opened twice, say), so that common-subexpression elimination merges them; `None` keys
+    /// the source by identity.
+    fn key(&self) -> Option<String> {
+        None
+    }
+    /// Whether producing a block again is cheap and gives the same values (a read from a
+    /// file): the scheduler may then drop a held block under memory pressure and read it again
+    /// instead of spilling it.
+    fn rereadable(&self) -> bool {
+        false
+    }
 }
 
 /// A user closure mapping one block to another (`map_blocks`).
@@ -94,7 +113,7 @@ where
     T: crate::Element,
     F: Fn(&[usize]) -> Result<ArrayD<T>> + Send + Sync,
 {
-    fn produce(&self, block: &[usize], shape: &[usize]) -> Result<BlockRef> {
+    fn produce(&self, block: &[usize], _offset: &[usize], shape: &[usize]) -> Result<BlockRef> {
         let out = (self.f)(block)?;
         if out.shape() != shape {
             return Err(crate::Error::shapes(
@@ -200,7 +219,7 @@ impl Expr {
         match &self.op {
             Op::Generate(g) => g.name(),
             Op::Array(_) => "from_ndarray".into(),
-            Op::FromBlocks(_) => "from_blocks".into(),
+            Op::FromBlocks(f) => f.name(),
             Op::Map(k) => k.name(),
             Op::View { .. } => "view".into(),
             Op::Reduce { kernel, axes, .. } => format!("{}{:?}", kernel.name(), axes),
@@ -217,7 +236,10 @@ impl Expr {
         let k = match &self.op {
             Op::Generate(g) => format!("gen:{}", g.key()),
             Op::Array(b) => format!("array:{:p}", Arc::as_ptr(b) as *const u8),
-            Op::FromBlocks(_) => format!("from_blocks:{}", self.id),
+            Op::FromBlocks(f) => match f.key() {
+                Some(k) => format!("source:{k}"),
+                None => format!("from_blocks:{}", self.id),
+            },
             Op::Map(k) => format!("map:{}", k.key()),
             Op::View { src } => format!("view:{src:?}"),
             Op::Reduce {

@@ -59,8 +59,8 @@ impl PhysicalPlan {
             let dtype = l.graph[s].dtype;
             let elem_bytes = l.graph[s].elem_bytes;
             sinks.push(l.add_stage(Stage {
-                kind: "collect",
-                detail: "into memory".into(),
+                kind: "sink",
+                detail: target.name(),
                 grid: grid.clone(),
                 dtype,
                 elem_bytes,
@@ -287,8 +287,8 @@ impl Lowering<'_> {
                 })
             }
             Op::FromBlocks(f) => self.add_stage(Stage {
-                kind: "from_blocks",
-                detail: "user closure".into(),
+                kind: "source",
+                detail: f.name(),
                 grid: e.grid.clone(),
                 dtype: Some(e.dtype),
                 elem_bytes: e.dtype.size(),

@@ -127,9 +127,9 @@ impl<T: Number> ReduceKernel for Histogram<T> {
         Arc::new(ArrayD::from_shape_vec(IxDyn(&[n]), counts).expect("internal: histogram"))
     }
     fn combine(&self, parts: &[BlockRef]) -> BlockRef {
-        let mut acc = downcast::<u64>(&parts[0]).clone();
+        let mut acc = downcast::<u64>(&parts[0]).to_owned();
         for p in &parts[1..] {
-            acc += downcast::<u64>(p);
+            acc += &downcast::<u64>(p);
         }
         Arc::new(acc)
     }

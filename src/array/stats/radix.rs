@@ -392,7 +392,7 @@ impl<T: Number> StageKernel for CountKernel<T> {
         let x = downcast::<T>(&inputs[0]);
         let st = inputs.get(1).map(|b| c_order(downcast::<u64>(b)));
         let st = st.as_deref();
-        let xs = c_order(x);
+        let xs = c_order(x.clone());
         let (outer, n, inner) = split_shape(x.shape(), self.axis);
         let p = self.pass;
         let w = self.ws[p];
@@ -461,7 +461,7 @@ impl Merger for MergeCounts {
         let first = downcast::<u64>(&parts[0]);
         let wd = *first.shape().last().expect("internal: counts block");
         let bins = wd - 2;
-        let mut acc = c_order(first).into_owned();
+        let mut acc = c_order(first.clone()).into_owned();
         for p in &parts[1..] {
             let p = c_order(downcast::<u64>(p));
             for (a, b) in acc.chunks_exact_mut(wd).zip(p.chunks_exact(wd)) {
@@ -563,7 +563,7 @@ impl<T: Number> StageKernel for StepKernel<T> {
             [s, c] => (downcast::<u64>(c), Some(c_order(downcast::<u64>(s)))),
             _ => (downcast::<u64>(&inputs[0]), None),
         };
-        let m = c_order(counts);
+        let m = c_order(counts.clone());
         let st = st.as_deref();
         let w = self.ws[self.pass];
         let bins = 1usize << w;

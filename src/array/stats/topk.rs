@@ -86,8 +86,8 @@ impl<T: Number> ReduceKernel for TopK<T> {
         Arc::new(best(&mut src, &dims, n, self.axis, self.k))
     }
     fn combine(&self, parts: &[BlockRef]) -> BlockRef {
-        let parts: Vec<&ArrayD<T>> = parts.iter().map(|p| downcast::<T>(p)).collect();
-        let data: Vec<_> = parts.iter().map(|p| c_order(p)).collect();
+        let parts: Vec<_> = parts.iter().map(|p| downcast::<T>(p)).collect();
+        let data: Vec<_> = parts.iter().map(|p| c_order(p.clone())).collect();
         let mut dims = parts[0].shape().to_vec();
         let (_, _, inner) = split_shape(&dims, self.axis);
         let mut src = SliceLines {
