@@ -108,6 +108,33 @@ pub enum Error {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// Stored data or metadata that cannot be used: a corrupt or truncated chunk, an
+    /// unsupported codec or layout, absurd metadata.
+    #[error("{op}: {path}{}: {message}", key.as_ref().map(|k| format!(" (chunk {k})")).unwrap_or_default())]
+    Storage {
+        /// The operation, e.g. `open_zarr`.
+        op: String,
+        /// The file or array path.
+        path: String,
+        /// The chunk key, when one chunk is at fault.
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A task that can never fit in the memory budget, found before anything runs.
+    #[error(
+        "{op}: one task needs {task_bytes} bytes, more than the memory limit of {limit} bytes; {suggestion}"
+    )]
+    OutOfMemory {
+        /// The operation whose task does not fit.
+        op: String,
+        /// The bytes one task holds (its inputs, output and scratch).
+        task_bytes: usize,
+        /// The memory limit.
+        limit: usize,
+        /// What would fit (smaller chunks, a larger limit).
+        suggestion: String,
+    },
     /// The run was cancelled.
     #[error("the run was cancelled")]
     Cancelled,
@@ -127,6 +154,30 @@ impl Error {
     pub(crate) fn arg(op: &str, message: impl fmt::Display) -> Self {
         Error::InvalidArgument {
             op: op.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub(crate) fn io(op: &str, path: impl fmt::Display, e: std::io::Error) -> Self {
+        Error::Io {
+            op: op.to_string(),
+            path: path.to_string(),
+            source: Arc::new(e),
+        }
+    }
+
+    /// Unusable stored data at `path` (chunk `key`, if one chunk is at fault).
+    pub(crate) fn storage(
+        op: &str,
+        path: impl fmt::Display,
+        key: Option<String>,
+        message: impl fmt::Display,
+    ) -> Self {
+        Error::Storage {
+            op: op.to_string(),
+            path: path.to_string(),
+            key,
             message: message.to_string(),
         }
     }

@@ -95,6 +95,7 @@ mod element;
 mod error;
 mod exec;
 mod grid;
+pub mod io;
 pub mod kernels;
 pub(crate) mod plan;
 
