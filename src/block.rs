@@ -29,6 +29,9 @@ pub(crate) trait AnyBlock: Any + Send + Sync {
     fn is_mapped(&self) -> bool {
         false
     }
+    /// Drops a mapped block's pages from the resident set (they are read again from the file
+    /// when next touched); nothing for heap blocks.
+    fn release_pages(&self) {}
 }
 
 impl<S: Send + Sync + 'static> AnyBlock for ArrayD<S> {
@@ -53,7 +56,7 @@ impl<S: Send + Sync + 'static> AnyBlock for ArrayD<S> {
 /// The dtype whose element type is `S`, if `S` is one.
 pub(crate) fn dtype_of<S: 'static>() -> Option<DType> {
     let t = TypeId::of::<S>();
-    DType::ALL.iter().copied().find(|d| d.type_id() == t)
+    DType::ALL.iter().copied().find(|d| d.elem_type_id() == t)
 }
 
 /// The elements of a read-only memory map (or any other shared byte buffer), of one dtype, in
@@ -65,8 +68,8 @@ pub(crate) struct MappedBlock {
     dtype: DType,
     shape: Vec<usize>,
     fortran: bool,
-    /// Run when the block is dropped (a spill file's cleanup, say).
-    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+    /// Drops the mapping's pages from the resident set.
+    release: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl MappedBlock {
@@ -82,7 +85,7 @@ impl MappedBlock {
         let len = crate::grid::checked_len("block", shape).ok()?;
         let need = len.checked_mul(dtype.size())?.checked_add(offset)?;
         let buf: &[u8] = (*bytes).as_ref();
-        if buf.len() < need || (buf.as_ptr() as usize + offset) % dtype.align() != 0 {
+        if buf.len() < need || !(buf.as_ptr() as usize + offset).is_multiple_of(dtype.align()) {
             return None;
         }
         Some(MappedBlock {
@@ -91,13 +94,13 @@ impl MappedBlock {
             dtype,
             shape: shape.to_vec(),
             fortran,
-            on_drop: None,
+            release: None,
         })
     }
 
-    /// Runs `f` when the block is dropped.
-    pub(crate) fn on_drop(mut self, f: impl FnOnce() + Send + Sync + 'static) -> Self {
-        self.on_drop = Some(Box::new(f));
+    /// Calls `f` to drop the block's pages from the resident set after a task read it.
+    pub(crate) fn with_release(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.release = Some(Box::new(f));
         self
     }
 
@@ -124,14 +127,6 @@ impl MappedBlock {
     }
 }
 
-impl Drop for MappedBlock {
-    fn drop(&mut self) {
-        if let Some(f) = self.on_drop.take() {
-            f();
-        }
-    }
-}
-
 impl AnyBlock for MappedBlock {
     fn nbytes(&self) -> usize {
         self.shape.iter().product::<usize>() * self.dtype.size()
@@ -152,6 +147,11 @@ impl AnyBlock for MappedBlock {
     }
     fn is_mapped(&self) -> bool {
         true
+    }
+    fn release_pages(&self) {
+        if let Some(f) = &self.release {
+            f();
+        }
     }
 }
 

@@ -129,6 +129,7 @@ pub(crate) fn plan_exprs(
 }
 
 /// A lazy array whose blocks come from `source` (storage readers build arrays with this).
+#[allow(dead_code)] // used by the storage readers and writers
 pub(crate) fn source_expr(
     grid: crate::grid::ChunkGrid,
     dtype: DType,
@@ -138,6 +139,7 @@ pub(crate) fn source_expr(
 }
 
 /// Runs `exprs`, handing the blocks of output `i` to `sinks[i]` (a store writer, a stream).
+#[allow(dead_code)] // used by the storage readers and writers
 pub(crate) fn run_into(
     exprs: &[Arc<Expr>],
     sinks: &[Arc<dyn Collect>],
@@ -151,7 +153,14 @@ fn run_plan(plan: &PhysicalPlan, config: &Config) -> Result<RunStats> {
     let stages: Vec<&crate::exec::stage::Stage> = plan.graph.node_weights().collect();
     let sinks: Vec<usize> = plan.sinks.iter().map(|s| s.index()).collect();
     let pool = config.pool()?;
-    crate::exec::scheduler::run(&stages, &sinks, &pool, config.window())
+    let spill = config.spill_store();
+    let env = crate::exec::scheduler::RunEnv {
+        window: config.window(),
+        memory_limit: config.effective_memory_limit()?,
+        spill: &spill,
+        counters: Default::default(),
+    };
+    crate::exec::scheduler::run(&stages, &sinks, &pool, &env)
 }
 
 /// The lowered plan of `exprs` with `collectors` as its sinks.

@@ -75,7 +75,7 @@ impl DType {
     }
 
     /// The `TypeId` of the Rust element type.
-    pub(crate) fn type_id(self) -> std::any::TypeId {
+    pub(crate) fn elem_type_id(self) -> std::any::TypeId {
         crate::block::with_dtype!(self, T => std::any::TypeId::of::<T>())
     }
 

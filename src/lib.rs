@@ -107,6 +107,7 @@ pub use array::{
 pub use compute::{Computable, Computed, compute_all, compute_all_with};
 pub use element::{DType, Element, Float, Number};
 pub use error::{Error, Result};
+pub use exec::memory::{current_rss, machine_memory, parse_bytes, peak_rss, reset_peak_rss};
 pub use exec::{Config, RunStats};
 pub use grid::{BlockIndex, ChunkGrid};
 

@@ -1,7 +1,10 @@
 //! Execution: the run configuration, the stages, and the scheduler.
 
+pub(crate) mod memory;
 pub(crate) mod scheduler;
 pub(crate) mod stage;
+
+use std::path::PathBuf;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,15 +26,23 @@ pub struct Config {
     threads: usize,
     split_every: usize,
     window: Option<usize>,
+    memory_limit: Option<usize>,
+    spill_dir: Option<PathBuf>,
+    spill_limit: Option<u64>,
 }
 
 impl Default for Config {
-    /// All cores, `split_every` 16, the task window sized from the thread count.
+    /// All cores, `split_every` 16, the task window sized from the thread count, the memory
+    /// limit from `RASK_MEMORY_LIMIT` or half the machine's memory, spill files in the system's
+    /// temporary directory.
     fn default() -> Self {
         Config {
             threads: 0,
             split_every: 16,
             window: None,
+            memory_limit: None,
+            spill_dir: None,
+            spill_limit: None,
         }
     }
 }
@@ -57,6 +68,60 @@ impl Config {
     pub fn task_window(mut self, n: usize) -> Self {
         self.window = Some(n.max(1));
         self
+    }
+
+    /// The most bytes of blocks a run holds in memory at once (default: the environment
+    /// variable `RASK_MEMORY_LIMIT`, such as `512MiB`, else half the machine's memory).
+    ///
+    /// Every block the scheduler holds, and the output of every running task, is counted
+    /// against it. A task starts only when its output fits; otherwise blocks read from files
+    /// are dropped (and read again when needed) and other blocks are spilled to files under
+    /// [`spill_dir`](Self::spill_dir) and mapped back as views. A task that could never fit
+    /// alone is an [`Error::OutOfMemory`] before anything runs. Arrays collected into memory
+    /// by `compute` are the caller's and are not counted.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let x = ChunkedArray::<f64>::random(&[2000, 2000], &[500, 500]);
+    /// let cfg = Config::default().memory_limit(8 << 20);
+    /// let (m, stats) = (&x - x.mean_axes(&[0])).abs().max().compute_with_stats(&cfg)?;
+    /// assert!(m < 1.0);
+    /// assert!(stats.peak_memory_bytes <= 8 << 20);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Where spill files go (default: the system's temporary directory). Each run spills into
+    /// a private subdirectory that it removes when it ends, also after an error.
+    pub fn spill_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.spill_dir = Some(path.into());
+        self
+    }
+
+    /// The most bytes a run may write to spill files (default: no limit); a run that needs
+    /// more stops with an error naming the spill file.
+    pub fn spill_limit(mut self, bytes: u64) -> Self {
+        self.spill_limit = Some(bytes);
+        self
+    }
+
+    /// The memory limit this configuration runs with, in bytes (see
+    /// [`memory_limit`](Self::memory_limit)); an error when `RASK_MEMORY_LIMIT` does not parse.
+    pub fn effective_memory_limit(&self) -> Result<usize> {
+        match self.memory_limit {
+            Some(b) => Ok(b),
+            None => memory::default_limit(),
+        }
+    }
+
+    pub(crate) fn spill_store(&self) -> memory::SpillStore {
+        memory::SpillStore::new(
+            self.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
+            self.spill_limit.unwrap_or(u64::MAX),
+        )
     }
 
     /// The number of worker threads this configuration runs with.

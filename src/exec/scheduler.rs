@@ -16,11 +16,13 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::block::BlockRef;
 use crate::error::{Error, Result};
+use crate::exec::memory::{self, IoCounters, SpillStore};
 use crate::exec::stage::Stage;
 
 /// A task: stage number in the high 24 bits, linear block number in the low 40.
@@ -61,11 +63,33 @@ type KeyMap<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct RunStats {
-    /// Tasks run.
+    /// Tasks run (including blocks read again after they were dropped under memory pressure).
     pub tasks: u64,
     /// Most bytes held in blocks at one time (outputs of finished tasks awaiting consumers).
     pub peak_block_bytes: usize,
+    /// The memory pool's high-water mark: the most bytes of held blocks plus running tasks'
+    /// outputs at one time. Stays within the memory limit unless a single task exceeds it.
+    pub peak_memory_bytes: usize,
+    /// The memory limit the run had.
+    pub memory_limit: usize,
+    /// The process's peak resident memory during the run (Linux; `None` where the OS does
+    /// not tell). Process-wide: other threads' allocations count too.
+    pub peak_rss_bytes: Option<u64>,
+    /// Bytes written to spill files, and how many blocks.
+    pub bytes_spilled: u64,
+    /// Blocks written to spill files.
+    pub blocks_spilled: u64,
+    /// Blocks dropped under memory pressure because reading them again was cheaper than
+    /// spilling them, and the bytes read again for them.
+    pub blocks_reread: u64,
+    /// Bytes read again for dropped blocks.
+    pub bytes_reread: u64,
+    /// Bytes read from storage (Zarr, `.npy`, GeoTIFF readers), re-reads included.
+    pub bytes_read: u64,
+    /// Bytes written to storage by sinks.
+    pub bytes_written: u64,
     /// Wall time of the run in seconds.
     pub wall_s: f64,
 }
@@ -225,9 +249,54 @@ struct Pending {
     waiters: Vec<Key>,
 }
 
+/// A finished block awaiting consumers.
 struct Held {
+    /// The block; `None` when it was dropped under memory pressure, to be read again.
     block: Option<BlockRef>,
     remaining: u32,
+    /// Being written to the spill store by some job.
+    spilling: bool,
+}
+
+impl Held {
+    /// Bytes this block holds on the heap (mapped and dropped blocks hold none).
+    fn resident(&self) -> usize {
+        match &self.block {
+            Some(b) if !b.is_mapped() => b.nbytes(),
+            _ => 0,
+        }
+    }
+}
+
+/// The memory pool: every held block and every running task's output, counted in bytes.
+#[derive(Default)]
+struct Mem {
+    limit: usize,
+    /// Bytes of heap blocks held in `done`.
+    resident: usize,
+    /// Bytes reserved by running tasks (their outputs and inputs read again).
+    reserved: usize,
+    peak: usize,
+    peak_resident: usize,
+    spilled_bytes: u64,
+    spilled_blocks: u64,
+    reread_blocks: u64,
+    reread_bytes: u64,
+}
+
+impl Mem {
+    fn fits(&self, need: usize) -> bool {
+        self.resident + self.reserved + need <= self.limit
+    }
+    fn add_resident(&mut self, n: usize) {
+        self.resident += n;
+        self.peak_resident = self.peak_resident.max(self.resident);
+        self.peak = self.peak.max(self.resident + self.reserved);
+    }
+    fn reserve(&mut self, n: usize) {
+        self.reserved += n;
+        self.peak = self.peak.max(self.resident + self.reserved);
+    }
 }
 
 struct State {
@@ -240,11 +309,12 @@ struct State {
     ready: BinaryHeap<Reverse<(u64, Key)>>,
     error: Option<Error>,
     finished: bool,
-    /// Jobs running tasks (at most the pool's thread count).
+    /// Jobs running (at most the pool's thread count).
     running: usize,
+    /// Tasks executing and spills being written now: what will free memory.
+    busy: usize,
     tasks_run: u64,
-    held_bytes: usize,
-    peak_bytes: usize,
+    mem: Mem,
 }
 
 impl State {
@@ -290,34 +360,34 @@ impl State {
         }
     }
 
-    /// Records the output of `k`, releases its inputs and marks waiters ready.
-    fn complete(&mut self, s: &Sched<'_>, k: Key, block: Option<BlockRef>) {
+    /// Records the output of `k`, releases its inputs and its reservation, and marks waiters
+    /// ready.
+    fn complete(&mut self, s: &Sched<'_>, k: Key, block: Option<BlockRef>, reserved: usize) {
         let p = self
             .pending
             .remove(&k)
             .expect("internal: completed task not pending");
         self.open -= 1;
         self.tasks_run += 1;
+        self.mem.reserved -= reserved;
         for d in &p.deps {
             if let Some(h) = self.done.get_mut(d) {
                 h.remaining -= 1;
                 if h.remaining == 0 {
                     let h = self.done.remove(d).unwrap();
-                    self.held_bytes -= h.block.map_or(0, |b| b.nbytes());
+                    self.mem.resident -= h.resident();
                 }
             }
         }
         let total = s.total_consumers(k);
         if total > 0 {
-            self.held_bytes += block.as_ref().map_or(0, |b| b.nbytes());
-            self.peak_bytes = self.peak_bytes.max(self.held_bytes);
-            self.done.insert(
-                k,
-                Held {
-                    block,
-                    remaining: total,
-                },
-            );
+            let h = Held {
+                block,
+                remaining: total,
+                spilling: false,
+            };
+            self.mem.add_resident(h.resident());
+            self.done.insert(k, h);
         }
         for w in p.waiters {
             let wp = self
@@ -330,6 +400,20 @@ impl State {
             }
         }
     }
+
+    fn fail(&mut self, e: Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// What the run needs besides the plan.
+pub(crate) struct RunEnv<'a> {
+    pub window: usize,
+    pub memory_limit: usize,
+    pub spill: &'a SpillStore,
+    pub counters: Arc<IoCounters>,
 }
 
 /// Runs `stages` (a physical plan, stage `i` at index `i`) with `sinks` as outputs.
@@ -337,9 +421,11 @@ pub(crate) fn run(
     stages: &[&Stage],
     sinks: &[usize],
     pool: &rayon::ThreadPool,
-    window: usize,
+    env: &RunEnv<'_>,
 ) -> Result<RunStats> {
     let start = Instant::now();
+    check_fits(stages, env.memory_limit)?;
+    let rss_reset = memory::reset_peak_rss();
     let mut infos: Vec<StageInfo<'_>> = stages
         .iter()
         .map(|&stage| StageInfo {
@@ -370,17 +456,21 @@ pub(crate) fn run(
         error: None,
         finished: false,
         running: 0,
+        busy: 0,
         tasks_run: 0,
-        held_bytes: 0,
-        peak_bytes: 0,
+        mem: Mem {
+            limit: env.memory_limit,
+            ..Mem::default()
+        },
     });
-    let window = window.max(1);
+    let window = env.window.max(1);
     let workers = pool.current_num_threads().max(1);
     let ctx = Ctx {
         sched: &sched,
         state: &state,
         window,
         workers,
+        env,
     };
     state
         .lock()
@@ -389,12 +479,8 @@ pub(crate) fn run(
     pool.scope(|scope| {
         let first = {
             let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-            let t = ctx.take(&mut st);
-            if t.is_some() {
-                st.running += 1;
-                ctx.widen(scope, &mut st);
-            }
-            t
+            st.running += 1;
+            ctx.next_step(scope, &mut st)
         };
         ctx.dispatch(scope, first);
     });
@@ -404,9 +490,93 @@ pub(crate) fn run(
     }
     Ok(RunStats {
         tasks: st.tasks_run,
-        peak_block_bytes: st.peak_bytes,
+        peak_block_bytes: st.mem.peak_resident,
+        peak_memory_bytes: st.mem.peak,
+        memory_limit: env.memory_limit,
+        peak_rss_bytes: if rss_reset { memory::peak_rss() } else { None },
+        bytes_spilled: st.mem.spilled_bytes,
+        blocks_spilled: st.mem.spilled_blocks,
+        blocks_reread: st.mem.reread_blocks,
+        bytes_reread: st.mem.reread_bytes,
+        bytes_read: env.counters.read.load(Ordering::Relaxed),
+        bytes_written: env.counters.written.load(Ordering::Relaxed),
         wall_s: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Bytes of block `b` of `stage`'s output.
+fn block_bytes(stage: &Stage, b: &[usize]) -> usize {
+    stage.grid.block_shape(b).iter().product::<usize>() * stage.elem_bytes
+}
+
+/// The plan-time projection: every task must fit the limit alone, holding its output and its
+/// largest input on the heap (the other inputs may be spilled views). Checks every task of
+/// small stages and an even sample of large ones.
+fn check_fits(stages: &[&Stage], limit: usize) -> Result<()> {
+    const SAMPLE: usize = 1024;
+    for stage in stages {
+        let n = stage.grid.num_blocks();
+        let step = n.div_ceil(SAMPLE).max(1);
+        for lin in (0..n).step_by(step) {
+            let b = stage.grid.unravel(lin);
+            let out = if stage.dtype.is_some() || stage.kind != "sink" {
+                block_bytes(stage, &b)
+            } else {
+                0
+            };
+            let mut largest = 0;
+            stage.kernel.deps(&b, &mut |slot, ib| {
+                largest = largest.max(block_bytes(stages[stage.inputs[slot]], &ib));
+            });
+            let need = out + largest;
+            if need > limit {
+                return Err(Error::OutOfMemory {
+                    op: stage_name(stage),
+                    task_bytes: need,
+                    limit,
+                    suggestion: suggest(stage, limit),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A chunk shape for `stage`'s grid whose blocks take at most a quarter of `limit`.
+fn suggest(stage: &Stage, limit: usize) -> String {
+    let mut c = stage.grid.chunk_shape();
+    let target = (limit / 4).max(1);
+    while c.iter().product::<usize>() * stage.elem_bytes > target && c.iter().any(|&n| n > 1) {
+        let k = (0..c.len()).max_by_key(|&k| c[k]).unwrap_or(0);
+        c[k] = c[k].div_ceil(2);
+    }
+    format!(
+        "use chunks of at most {target} bytes (e.g. {c:?} instead of {:?}) or raise the limit \
+         (Config::memory_limit, RASK_MEMORY_LIMIT)",
+        stage.grid.chunk_shape()
+    )
+}
+
+/// An input of a task: a block in memory (or mapped), or a dropped block to read again.
+enum Input {
+    Ready(BlockRef),
+    Reread(Key),
+}
+
+/// A task taken to run, with the bytes it reserved.
+struct Task {
+    key: Key,
+    inputs: Vec<Input>,
+    reserved: usize,
+}
+
+/// What a job does next.
+enum Next {
+    Run(Task),
+    /// Write these blocks to the spill store, then look again.
+    Spill(Vec<(Key, BlockRef)>),
+    /// Nothing to do: the job ends.
+    Idle,
 }
 
 /// What the jobs of one run share.
@@ -415,106 +585,269 @@ struct Ctx<'a, 'p> {
     state: &'a Mutex<State>,
     window: usize,
     workers: usize,
+    env: &'a RunEnv<'a>,
 }
 
 impl Ctx<'_, '_> {
-    /// Takes the earliest ready task with its inputs, if any (and if the run goes on).
-    fn take(&self, st: &mut State) -> Option<(Key, Vec<BlockRef>)> {
-        if st.error.is_some() || st.finished {
-            return None;
+    /// The bytes task `k` needs to start: its output and any dropped inputs to read again.
+    fn need(&self, st: &State, k: Key) -> usize {
+        let (s, b) = split(k);
+        let stage = self.sched.stages[s].stage;
+        let mut need = if stage.dtype.is_some() || stage.kind != "sink" {
+            block_bytes(stage, &stage.grid.unravel(b))
+        } else {
+            0
+        };
+        for d in &st.pending[&k].deps {
+            if st.done[d].block.is_none() {
+                let (ds, db) = split(*d);
+                let dst = self.sched.stages[ds].stage;
+                need += block_bytes(dst, &dst.grid.unravel(db));
+            }
         }
-        let Reverse((_, k)) = st.ready.pop()?;
+        need
+    }
+
+    /// Takes the earliest ready task if the memory pool has room for it, freeing room by
+    /// dropping or spilling held blocks when it has not.
+    fn take(&self, st: &mut State) -> Next {
+        if st.error.is_some() || st.finished {
+            return Next::Idle;
+        }
+        let Some(&Reverse((_, k))) = st.ready.peek() else {
+            return Next::Idle;
+        };
+        let need = self.need(st, k);
+        if !st.mem.fits(need) {
+            let spill = self.make_room(st, k, need);
+            if !spill.is_empty() {
+                st.busy += 1;
+                return Next::Spill(spill);
+            }
+            // No room and nothing to free: wait for running tasks, or, when none runs, go
+            // over the limit (the plan-time check bounds by how much).
+            if !st.mem.fits(need) && st.busy > 0 {
+                return Next::Idle;
+            }
+        }
+        st.ready.pop();
         let inputs = st.pending[&k]
             .deps
             .iter()
-            .map(|d| {
-                st.done[d]
-                    .block
-                    .clone()
-                    .expect("internal: a sink's output used as input")
+            .map(|d| match &st.done[d].block {
+                Some(b) => Input::Ready(b.clone()),
+                None => Input::Reread(*d),
             })
             .collect();
-        Some((k, inputs))
+        st.mem.reserve(need);
+        st.busy += 1;
+        Next::Run(Task {
+            key: k,
+            inputs,
+            reserved: need,
+        })
     }
 
-    /// Runs tasks, starting with `first`, until none is ready for this job. A job never
-    /// blocks: when there is no ready task it ends, so a task that computes another plan (on
-    /// this pool or another) cannot deadlock the pool.
-    fn dispatch<'s>(&'s self, scope: &rayon::Scope<'s>, first: Option<(Key, Vec<BlockRef>)>) {
-        let mut next = first;
-        while let Some((k, inputs)) = next.take() {
-            next = self.execute(scope, k, inputs);
+    /// Frees room for `need` more bytes: drops held blocks that are cheap to read again and
+    /// picks others to spill (returned; the caller writes them), the ones needed latest
+    /// first, inputs of task `k` last (it reads spilled inputs as views), never a block a
+    /// running task is reading.
+    fn make_room(&self, st: &mut State, k: Key, need: usize) -> Vec<(Key, BlockRef)> {
+        let over = (st.mem.resident + st.mem.reserved + need).saturating_sub(st.mem.limit);
+        let exclude = &st.pending[&k].deps;
+        // When each held block is next needed: the earliest issued task reading it.
+        let mut next_use: KeyMap<u64> = KeyMap::default();
+        for p in st.pending.values() {
+            for d in &p.deps {
+                let e = next_use.entry(*d).or_insert(u64::MAX);
+                *e = (*e).min(p.seq);
+            }
         }
+        let mut cands: Vec<(bool, u64, usize, Key, bool)> = st
+            .done
+            .iter()
+            .filter(|(_, h)| !h.spilling)
+            .filter_map(|(d, h)| {
+                let b = h.block.as_ref()?;
+                if b.is_mapped() || Arc::strong_count(b) > 1 {
+                    return None;
+                }
+                let (s, _) = split(*d);
+                let stage = self.sched.stages[s].stage;
+                let reread = stage.inputs.is_empty() && stage.kernel.rereadable();
+                if !reread && b.raw().is_none() {
+                    return None;
+                }
+                let when = next_use.get(d).copied().unwrap_or(u64::MAX);
+                Some((!exclude.contains(d), when, b.nbytes(), *d, reread))
+            })
+            .collect();
+        cands.sort_unstable_by_key(|c| Reverse((c.0, c.1, c.2)));
+        let mut freed = 0;
+        let mut spill = Vec::new();
+        for (_, _, bytes, d, reread) in cands {
+            if freed >= over {
+                break;
+            }
+            let h = st.done.get_mut(&d).expect("internal: candidate not held");
+            if reread {
+                h.block = None;
+                st.mem.resident -= bytes;
+                st.mem.reread_blocks += 1;
+            } else {
+                h.spilling = true;
+                spill.push((d, h.block.clone().expect("internal: spill candidate")));
+            }
+            freed += bytes;
+        }
+        spill
+    }
+
+    /// Runs steps, starting with `first`, until there is nothing for this job. A job never
+    /// blocks: when no task can start it ends, so a task that computes another plan (on
+    /// this pool or another) cannot deadlock the pool.
+    fn dispatch<'s>(&'s self, scope: &rayon::Scope<'s>, first: Next) {
+        let mut next = first;
+        loop {
+            next = match next {
+                Next::Run(task) => self.execute(scope, task),
+                Next::Spill(blocks) => self.spill(scope, blocks),
+                Next::Idle => return,
+            };
+        }
+    }
+
+    /// This job's next step (under the state lock, `st`); starts jobs for other ready tasks,
+    /// and ends this job (`Idle`) when there is nothing for it.
+    fn next_step<'s>(&'s self, scope: &rayon::Scope<'s>, st: &mut State) -> Next {
+        let next = self.take(st);
+        if matches!(next, Next::Idle) {
+            st.running -= 1;
+        } else {
+            self.widen(scope, st);
+        }
+        next
     }
 
     /// Starts a job for each further ready task while fewer than `workers` run (under the
     /// state lock, `st`).
     fn widen<'s>(&'s self, scope: &rayon::Scope<'s>, st: &mut State) {
         while st.running < self.workers && !st.ready.is_empty() {
-            let Some(task) = self.take(st) else { break };
+            let next = self.take(st);
+            if matches!(next, Next::Idle) {
+                break;
+            }
             st.running += 1;
-            scope.spawn(move |s| self.dispatch(s, Some(task)));
+            scope.spawn(move |s| self.dispatch(s, next));
         }
     }
 
-    /// Runs task `k`, records its result, and under the same lock takes this job's next task
-    /// and starts jobs for the other ready ones.
-    fn execute<'s>(
-        &'s self,
-        scope: &rayon::Scope<'s>,
-        k: Key,
-        inputs: Vec<BlockRef>,
-    ) -> Option<(Key, Vec<BlockRef>)> {
-        let (s, b) = split(k);
+    /// Writes `blocks` to the spill store and swaps the mapped copies in.
+    fn spill<'s>(&'s self, scope: &rayon::Scope<'s>, blocks: Vec<(Key, BlockRef)>) -> Next {
+        let written: Vec<_> = blocks
+            .iter()
+            .map(|(_, b)| self.env.spill.spill(b))
+            .collect();
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.busy -= 1;
+        for ((k, b), w) in blocks.iter().zip(written) {
+            let bytes = b.nbytes();
+            let Some(h) = st.done.get_mut(k) else {
+                continue;
+            };
+            h.spilling = false;
+            match w {
+                Ok(Some(m)) => {
+                    h.block = Some(m);
+                    st.mem.resident -= bytes;
+                    st.mem.spilled_bytes += bytes as u64;
+                    st.mem.spilled_blocks += 1;
+                }
+                Ok(None) => {}
+                Err(e) => st.fail(e),
+            }
+        }
+        let next = self.next_step(scope, &mut st);
+        drop(st);
+        drop(blocks);
+        next
+    }
+
+    /// Runs `task`, records its result, and under the same lock takes this job's next step
+    /// and starts jobs for the other ready tasks.
+    fn execute<'s>(&'s self, scope: &rayon::Scope<'s>, task: Task) -> Next {
+        let (s, b) = split(task.key);
         let stage = self.sched.stages[s].stage;
         let bidx = stage.grid.unravel(b);
-        let result = catch_unwind(AssertUnwindSafe(|| stage.kernel.run(&bidx, &inputs)));
-        drop(inputs);
+        let mut reread = 0u64;
+        let result = memory::with_counters(&self.env.counters, || {
+            catch_unwind(AssertUnwindSafe(|| {
+                let inputs = task
+                    .inputs
+                    .iter()
+                    .map(|i| match i {
+                        Input::Ready(b) => Ok(b.clone()),
+                        Input::Reread(d) => {
+                            let (ds, db) = split(*d);
+                            let dst = self.sched.stages[ds].stage;
+                            let block = dst.kernel.run(&dst.grid.unravel(db), &[])?;
+                            let block = block.expect("internal: a source gave no block");
+                            reread += block.nbytes() as u64;
+                            Ok(block)
+                        }
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let out = stage.kernel.run(&bidx, &inputs);
+                for i in &inputs {
+                    if i.is_mapped() {
+                        memory::release(i);
+                    }
+                }
+                out
+            }))
+        });
+        drop(task.inputs);
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.busy -= 1;
+        st.mem.reread_bytes += reread;
         match result {
             Ok(Ok(block)) => {
-                st.complete(self.sched, k, block);
+                st.complete(self.sched, task.key, block, task.reserved);
                 st.refill(self.sched, self.window);
             }
             Ok(Err(e)) => {
-                if st.error.is_none() {
-                    st.error = Some(match e {
-                        e @ (Error::Block { .. } | Error::Panicked { .. }) => e,
-                        e => Error::Block {
-                            op: stage_name(stage),
-                            block: bidx,
-                            source: Box::new(e),
-                        },
-                    });
-                }
+                st.mem.reserved -= task.reserved;
+                st.fail(match e {
+                    e @ (Error::Block { .. } | Error::Panicked { .. }) => e,
+                    e => Error::Block {
+                        op: stage_name(stage),
+                        block: bidx,
+                        source: Box::new(e),
+                    },
+                });
             }
             Err(payload) => {
+                st.mem.reserved -= task.reserved;
                 let message = payload
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "non-string panic payload".into());
-                if st.error.is_none() {
-                    st.error = Some(Error::Panicked {
-                        op: stage_name(stage),
-                        block: bidx,
-                        message,
-                    });
-                }
+                st.fail(Error::Panicked {
+                    op: stage_name(stage),
+                    block: bidx,
+                    message,
+                });
             }
         }
-        let next = self.take(&mut st);
-        if next.is_none() {
-            st.running -= 1;
-        } else {
-            self.widen(scope, &mut st);
-        }
-        next
+        self.next_step(scope, &mut st)
     }
 }
 
 fn stage_name(stage: &Stage) -> String {
-    if stage.detail.is_empty() || stage.detail == "user closure" {
+    if matches!(stage.kind, "source" | "sink") && !stage.detail.is_empty() {
+        stage.detail.clone()
+    } else if stage.detail.is_empty() || stage.detail == "user closure" {
         stage.kind.to_string()
     } else {
         format!("{} [{}]", stage.kind, stage.detail)

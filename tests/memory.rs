@@ -1,0 +1,189 @@
+//! The memory budget: runs stay within `Config::memory_limit` by spilling blocks to mapped
+//! files, give the same values as unlimited runs, report what they spilled, clean up their
+//! spill directory, and refuse before running a plan whose single task cannot fit.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ndarray::{ArrayD, IxDyn};
+use rask::prelude::*;
+
+/// A source that is not cheap to re-read (a user closure), so pressure must spill it.
+fn source(shape: &[usize], chunks: &[usize]) -> ChunkedArray<f64> {
+    let cols = shape[1];
+    let ch = chunks.to_vec();
+    ChunkedArray::from_blocks(shape, chunks, move |b| {
+        let (r0, c0) = (b[0] * ch[0], b[1] * ch[1]);
+        let rows = ch[0];
+        Ok(ArrayD::from_shape_fn(IxDyn(&[rows, ch[1]]), |i| {
+            let (r, c) = (r0 + i[0], c0 + i[1]);
+            ((r * cols + c) % 977) as f64 * 0.5
+        }))
+    })
+}
+
+fn private_spill_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rask-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn the_anomaly_stays_within_the_limit_and_matches() {
+    // 16 MB of data in 1 MB blocks; the anomaly reads every block twice, once for the column
+    // means and once for the subtraction, so an 4 MiB budget must spill.
+    let x = source(&[1024, 2048], &[256, 512]);
+    let anomaly = &x - x.mean_axes(&[0]);
+    let want = anomaly.compute_with(&Config::default()).unwrap();
+    for threads in [1, 2, 3] {
+        let dir = private_spill_dir(&format!("anomaly{threads}"));
+        let limit = 4 << 20;
+        let cfg = Config::default()
+            .threads(threads)
+            .memory_limit(limit)
+            .spill_dir(&dir);
+        let (got, stats) = anomaly.compute_with_stats(&cfg).unwrap();
+        assert_eq!(got, want, "{threads} threads");
+        assert!(
+            stats.peak_memory_bytes <= limit,
+            "{threads} threads: peak {} over the limit {limit}",
+            stats.peak_memory_bytes
+        );
+        assert!(stats.bytes_spilled > 0, "{stats:?}");
+        assert_eq!(stats.memory_limit, limit);
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "the run's spill directory is removed"
+        );
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}
+
+#[test]
+fn without_pressure_nothing_spills() {
+    let x = source(&[512, 512], &[128, 128]);
+    let (_, stats) = (&x - x.mean_axes(&[0]))
+        .sum()
+        .compute_with_stats(&Config::default().memory_limit(1 << 30))
+        .unwrap();
+    assert_eq!(stats.bytes_spilled, 0);
+    assert_eq!(stats.blocks_reread, 0);
+}
+
+#[test]
+fn rows_to_columns_rechunk_within_the_limit() {
+    // Row blocks to column blocks: every output block reads a piece of every input block.
+    let x = source(&[1024, 1024], &[64, 1024]);
+    let y = x.rechunk(&[1024, 64]);
+    let want = x.compute().unwrap();
+    let limit = 3 << 20;
+    let (got, stats) = y
+        .compute_with_stats(&Config::default().threads(2).memory_limit(limit))
+        .unwrap();
+    assert_eq!(got, want);
+    assert!(stats.peak_memory_bytes <= limit, "{stats:?}");
+    assert!(stats.bytes_spilled > 0, "{stats:?}");
+}
+
+#[test]
+fn a_task_that_cannot_fit_is_refused_before_running() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    let x = ChunkedArray::<f64>::from_blocks(&[4000, 4000], &[2000, 2000], move |_| {
+        r.fetch_add(1, Ordering::Relaxed);
+        Ok(ArrayD::zeros(IxDyn(&[2000, 2000])))
+    });
+    let e = (&x + 1.0)
+        .sum()
+        .compute_with(&Config::default().memory_limit(16 << 20))
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::OutOfMemory { .. }), "{msg}");
+    for part in ["32000000", "16777216", "chunks of at most", "[1000, 500]"] {
+        assert!(msg.contains(part), "{msg:?} does not mention {part:?}");
+    }
+    assert_eq!(runs.load(Ordering::Relaxed), 0, "nothing ran");
+}
+
+#[test]
+fn a_full_spill_store_is_an_error_and_leaves_no_files() {
+    let x = source(&[1024, 2048], &[256, 512]);
+    let dir = private_spill_dir("full");
+    let cfg = Config::default()
+        .memory_limit(4 << 20)
+        .spill_dir(&dir)
+        .spill_limit(2 << 20);
+    let e = (&x - x.mean_axes(&[0])).compute_with(&cfg).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("spill limit"), "{msg}");
+    assert!(msg.contains(&dir.display().to_string()), "{msg}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir(&dir).unwrap();
+    // The pool is still usable.
+    assert_eq!(x.sum().compute().unwrap(), x.compute().unwrap().sum());
+}
+
+#[test]
+fn an_unwritable_spill_dir_is_an_error_naming_it() {
+    let x = source(&[1024, 2048], &[256, 512]);
+    let cfg = Config::default()
+        .memory_limit(4 << 20)
+        .spill_dir("/proc/rask-cannot-write-here");
+    let e = (&x - x.mean_axes(&[0])).compute_with(&cfg).unwrap_err();
+    assert!(
+        e.to_string().contains("/proc/rask-cannot-write-here"),
+        "{e}"
+    );
+}
+
+#[test]
+fn slow_consumers_throttle_sources() {
+    // Sources must not run far ahead of their consumers: with a tight budget the number of
+    // source blocks alive at once stays bounded.
+    let alive = Arc::new(Mutex::new((0usize, 0usize)));
+    let a = alive.clone();
+    let x = ChunkedArray::<f64>::from_blocks(&[64 * 256, 256], &[256, 256], move |_| {
+        let mut g = a.lock().unwrap();
+        g.0 += 1;
+        g.1 = g.1.max(g.0);
+        Ok(ArrayD::from_elem(IxDyn(&[256, 256]), 1.0))
+    });
+    let d = alive.clone();
+    let y = x.map_blocks(move |b, _| {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        d.lock().unwrap().0 -= 1;
+        Ok(b.to_owned())
+    });
+    let block = 256 * 256 * 8;
+    let limit = 6 * block;
+    let (s, stats) = y
+        .sum()
+        .compute_with_stats(&Config::default().threads(2).memory_limit(limit))
+        .unwrap();
+    assert_eq!(s, (64 * 256 * 256) as f64);
+    assert!(stats.peak_memory_bytes <= limit, "{stats:?}");
+    assert!(alive.lock().unwrap().1 <= 6, "{:?}", alive.lock().unwrap());
+}
+
+#[test]
+fn the_limit_comes_from_the_environment() {
+    // Only this test sets the variable, and only the default configuration reads it.
+    // SAFETY: no other thread of this test binary reads or writes the environment.
+    unsafe { std::env::set_var("RASK_MEMORY_LIMIT", "48MiB") };
+    assert_eq!(
+        Config::default().effective_memory_limit().unwrap(),
+        48 << 20
+    );
+    assert_eq!(
+        Config::default()
+            .memory_limit(1000)
+            .effective_memory_limit()
+            .unwrap(),
+        1000
+    );
+    unsafe { std::env::set_var("RASK_MEMORY_LIMIT", "a lot") };
+    let e = Config::default().effective_memory_limit().unwrap_err();
+    assert!(e.to_string().contains("RASK_MEMORY_LIMIT"), "{e}");
+    unsafe { std::env::remove_var("RASK_MEMORY_LIMIT") };
+}
