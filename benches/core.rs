@@ -308,6 +308,87 @@ fn operations(c: &mut Criterion) {
     g.finish();
 }
 
+/// The issue-3 rechunk input: 10000×10000 f64 in (10000, 100) column blocks, made by a closure
+/// (materialized blocks, which a rechunk must really move; a generator would be fused).
+fn columns() -> ChunkedArray<f64> {
+    ChunkedArray::<f64>::from_blocks(&[N, N], &[N, 100], |b| {
+        let c0 = b[1] * 100;
+        Ok(ndarray::ArrayD::from_shape_fn(
+            ndarray::IxDyn(&[N, 100]),
+            |i| ((i[0] * 31 + (c0 + i[1]) * 17) % 1013) as f64,
+        ))
+    })
+}
+
+/// The same values as `columns()` in (100, 10000) row blocks, copied by hand in parallel.
+fn hand_columns_to_rows() -> f64 {
+    (0..N / 100)
+        .into_par_iter()
+        .map(|r| {
+            let mut band = vec![0.0f64; 100 * N];
+            for (k, v) in band.iter_mut().enumerate() {
+                let (i, j) = (r * 100 + k / N, k % N);
+                *v = ((i * 31 + j * 17) % 1013) as f64;
+            }
+            band[7]
+        })
+        .sum()
+}
+
+/// The rest of issue 3's benchmarks: a rechunk of materialized blocks within a memory limit
+/// (with its peak memory), a median along the first axis of a 32×4000×4000 stack, and the
+/// matmul.
+fn operations_big(c: &mut Criterion) {
+    let limit = 256 << 20;
+    let cfg = Config::default().memory_limit(limit);
+    let (_, stats) = columns()
+        .rechunk(&[100, N])
+        .max()
+        .compute_with_stats(&cfg)
+        .unwrap();
+    eprintln!(
+        "rechunk (10000, 100) -> (100, 10000) of 800 MB, limit {} MiB: pool peak {} MiB,          peak RSS {} MiB, spilled {} MiB, {:.2} s",
+        limit >> 20,
+        stats.peak_memory_bytes >> 20,
+        stats.peak_rss_bytes.unwrap_or(0) >> 20,
+        stats.bytes_spilled >> 20,
+        stats.wall_s
+    );
+    let mut g = group(c, "rechunk_cols_to_rows_800MB");
+    g.bench_function("rask_in_memory", |b| {
+        b.iter(|| black_box(columns().rechunk(&[100, N]).max().compute().unwrap()))
+    });
+    g.bench_function("rask_limit_256MiB", |b| {
+        b.iter(|| {
+            black_box(
+                columns()
+                    .rechunk(&[100, N])
+                    .max()
+                    .compute_with(&cfg)
+                    .unwrap(),
+            )
+        })
+    });
+    g.bench_function("hand_generate_rows", |b| {
+        b.iter(|| black_box(hand_columns_to_rows()))
+    });
+    g.finish();
+
+    let stack = ChunkedArray::<f32>::random(&[32, 4000, 4000], &[32, 500, 500]);
+    let mut g = group(c, "median_axis0_32x4000x4000_f32");
+    g.bench_function("rask", |b| {
+        b.iter(|| black_box(stack.median_axis(0).mean().compute().unwrap()))
+    });
+    g.finish();
+
+    let a = ChunkedArray::<f64>::random(&[4000, 4000], &[1000, 1000]);
+    let mut g = group(c, "matmul_4000_sum");
+    g.bench_function("rask", |b| {
+        b.iter(|| black_box(a.matmul(&a).sum().compute().unwrap()))
+    });
+    g.finish();
+}
+
 /// `n` blocks of `10^6 / n` ones each, summed: almost no arithmetic, so the time is the
 /// scheduler's (plus one tiny kernel call per block).
 fn tiny_blocks(n_blocks: usize) -> Scalar<f64> {
@@ -389,6 +470,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    targets = workloads, operations, scheduler
+    targets = workloads, operations, operations_big, scheduler
 }
 criterion_main!(benches);
