@@ -409,6 +409,24 @@ fn round_trips_every_dtype_v3_and_v2() {
 }
 
 #[test]
+fn round_trips_empty_and_0d_arrays() {
+    let dir = tmp("rt-empty");
+    let x = ChunkedArray::<f64>::zeros(&[0, 5], &[4, 4]);
+    x.to_zarr(dir.join("e.zarr"), &ZarrOptions::default())
+        .unwrap();
+    let back = rask::open_zarr_typed::<f64>(dir.join("e.zarr")).unwrap();
+    assert_eq!(back.shape(), &[0, 5]);
+    assert_eq!(back.compute().unwrap().len(), 0);
+    let s = ChunkedArray::<f64>::ones(&[10], &[3]).sum_axes(&[0]);
+    s.to_zarr(dir.join("s.zarr"), &ZarrOptions::default())
+        .unwrap();
+    let back = rask::open_zarr_typed::<f64>(dir.join("s.zarr")).unwrap();
+    assert_eq!(back.shape(), &[] as &[usize]);
+    assert_eq!(back.sum().compute().unwrap(), 10.0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn round_trips_sharded_and_compressed_with_attributes() {
     let dir = tmp("rt-sharded");
     let x = data::<f32>(&[50, 41], &[13, 13], 9);

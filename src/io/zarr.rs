@@ -586,7 +586,8 @@ impl<T: Element> ChunkedArray<T> {
             let shape = e.shape().to_vec();
             chunks = match &options.chunks {
                 Some(c) => c.clone(),
-                None => e.grid.chunk_shape(),
+                // An empty axis has chunks of 0 in rask; Zarr needs at least 1.
+                None => e.grid.chunk_shape().iter().map(|&c| c.max(1)).collect(),
             };
             // The chunk grid as rask clamps it (a chunk no larger than its axis, at least 1).
             chunks = ChunkGrid::regular_for(WRITE, &shape, &chunks)?
@@ -738,7 +739,9 @@ impl Staged {
     /// Moves the finished array into place (replacing what was there, for `overwrite`).
     fn commit(&mut self) -> Result<()> {
         let shown = self.dest.display().to_string();
-        let old = self.tmp.with_extension("old");
+        let mut old = self.tmp.clone().into_os_string();
+        old.push(".old");
+        let old = PathBuf::from(old);
         let had = std::fs::symlink_metadata(&self.dest).is_ok();
         if had {
             std::fs::rename(&self.dest, &old).map_err(|e| Error::io(WRITE, &shown, e))?;
@@ -936,6 +939,10 @@ struct ZarrSink<T> {
 impl<T: Element + zarrs::array::Element> Collect for ZarrSink<T> {
     fn put(&self, block: &[usize], _offset: &[usize], data: &BlockRef) -> Result<()> {
         let view = downcast::<T>(data);
+        if view.is_empty() {
+            // The one block of an empty array: Zarr stores no chunk for it.
+            return Ok(());
+        }
         let idx: Vec<u64> = block.iter().map(|&b| b as u64).collect();
         let key = || Some(self.array.chunk_key(&idx).as_str().to_string());
         let result = if view.shape() == self.blocks.as_slice() {
