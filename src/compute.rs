@@ -129,7 +129,6 @@ pub(crate) fn plan_exprs(
 }
 
 /// A lazy array whose blocks come from `source` (storage readers build arrays with this).
-#[allow(dead_code)] // used by the storage readers and writers
 pub(crate) fn source_expr(
     grid: crate::grid::ChunkGrid,
     dtype: DType,
@@ -139,7 +138,6 @@ pub(crate) fn source_expr(
 }
 
 /// Runs `exprs`, handing the blocks of output `i` to `sinks[i]` (a store writer, a stream).
-#[allow(dead_code)] // used by the storage readers and writers
 pub(crate) fn run_into(
     exprs: &[Arc<Expr>],
     sinks: &[Arc<dyn Collect>],

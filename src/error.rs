@@ -168,7 +168,6 @@ impl Error {
     }
 
     /// Unusable stored data at `path` (chunk `key`, if one chunk is at fault).
-    #[allow(dead_code)] // used by the storage readers and writers
     pub(crate) fn storage(
         op: &str,
         path: impl fmt::Display,

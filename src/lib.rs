@@ -80,6 +80,10 @@
 //! | `da.outer(a, b)` (1-d) | `rask::outer(&a, &b)` |
 //! | `da.coarsen(np.mean, x, {0: 2, 1: 2}, trim_excess=True)` | `x.coarsen(&[2, 2], WindowStat::Mean, true)` |
 //! | `sliding_window_view(x, 5, axis=0).max(axis=-1)` | `x.sliding_window(5, 0, WindowStat::Max)` |
+//! | `da.from_zarr("x.zarr")` | `rask::open_zarr("x.zarr")?.into_typed::<f32>()?`, `rask::open_zarr_typed::<f32>(..)` |
+//! | `da.from_zarr("x.zarr", chunks=(1000, 1000))` | `rask::open_zarr_with("x.zarr", &[1000, 1000])?` |
+//! | `x.to_zarr("out.zarr")` | `x.to_zarr("out.zarr", &ZarrOptions::default())?` |
+//! | `da.to_zarr(..., compute=False)` + `dask.compute(a, b)` | `rask::store_all(&[a.zarr_target(p, &o), b.zarr_target(q, &o)])?` |
 //! | `x.compute()` | `x.compute()?` |
 //! | `dask.compute(a, b)` | `rask::compute_all(&[&a, &b])?` |
 //! | `dask.config.set(num_workers=4)` | `x.compute_with(&Config::default().threads(4))` |
@@ -110,6 +114,12 @@ pub use error::{Error, Result};
 pub use exec::memory::{current_rss, machine_memory, parse_bytes, peak_rss, reset_peak_rss};
 pub use exec::{Config, RunStats};
 pub use grid::{BlockIndex, ChunkGrid};
+pub use io::zarr::{
+    BloscCompressor, BloscShuffle, Compression, ZarrArray, ZarrFormat, ZarrOptions, ZarrTarget,
+    open_zarr, open_zarr_typed, open_zarr_with, store_all, store_all_with,
+};
+/// The `serde_json` crate, whose `Value` and `Map` hold Zarr attributes.
+pub use serde_json;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

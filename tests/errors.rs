@@ -474,7 +474,10 @@ fn order_statistics_of_nothing_are_errors() {
     assert!(!x.any().compute().unwrap());
     assert!(x.all().compute().unwrap());
     assert_eq!(x.count_nonzero().compute().unwrap(), 0);
-    assert_eq!(x.sum_axes(&[0]).compute().unwrap(), ArrayD::zeros(vec![3]));
+    assert_eq!(
+        x.sum_axes(&[0]).compute().unwrap(),
+        ArrayD::<f64>::zeros(vec![3])
+    );
 }
 
 #[test]

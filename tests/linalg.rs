@@ -281,7 +281,7 @@ fn outer_and_empty_contractions() {
         .matmul(&ChunkedArray::<f64>::ones(&[0, 4], &[1, 3]))
         .compute()
         .unwrap();
-    assert_eq!(z, ArrayD::zeros(IxDyn(&[3, 4])));
+    assert_eq!(z, ArrayD::<f64>::zeros(IxDyn(&[3, 4])));
     let zi = ChunkedArray::<i32>::ones(&[0, 5], &[1, 2])
         .matmul(&ChunkedArray::<i32>::ones(&[5, 2], &[2, 2]))
         .compute()

@@ -141,7 +141,6 @@ pub(crate) fn with_counters<R>(c: &Arc<IoCounters>, f: impl FnOnce() -> R) -> R 
 }
 
 /// Counts `n` bytes read from storage by the current task (readers call this).
-#[allow(dead_code)] // used by the storage readers and writers
 pub(crate) fn record_read(n: usize) {
     CURRENT.with(|c| {
         if let Some(c) = c.borrow().as_ref() {
@@ -151,7 +150,6 @@ pub(crate) fn record_read(n: usize) {
 }
 
 /// Counts `n` bytes written to storage by the current task (writers call this).
-#[allow(dead_code)] // used by the storage readers and writers
 pub(crate) fn record_written(n: usize) {
     CURRENT.with(|c| {
         if let Some(c) = c.borrow().as_ref() {
