@@ -116,7 +116,7 @@ pub use exec::{Config, RunStats};
 pub use grid::{BlockIndex, ChunkGrid};
 pub use io::zarr::{
     BloscCompressor, BloscShuffle, Compression, ZarrArray, ZarrFormat, ZarrOptions, ZarrTarget,
-    open_zarr, open_zarr_typed, open_zarr_with, store_all, store_all_with,
+    create_zarr_group, open_zarr, open_zarr_typed, open_zarr_with, store_all, store_all_with,
 };
 /// The `serde_json` crate, whose `Value` and `Map` hold Zarr attributes.
 pub use serde_json;
@@ -129,9 +129,9 @@ struct ReadmeDoctests;
 /// The names most programs need: `use rask::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Boundary, ChunkGrid, ChunkedArray, Config, DType, Element, Error, Float, IntoOperand,
-        Number, PadMode, ReduceOpts, Result, Scalar, WindowStat, compute_all, concatenate, outer,
-        stack, tensordot, where_,
+        Boundary, ChunkGrid, ChunkedArray, Compression, Config, DType, Element, Error, Float,
+        IntoOperand, Number, PadMode, ReduceOpts, Result, Scalar, WindowStat, ZarrOptions,
+        compute_all, concatenate, outer, stack, tensordot, where_,
     };
     pub use crate::{Integer, UnknownLen, histogram_bin_edges};
 }

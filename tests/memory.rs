@@ -187,3 +187,33 @@ fn the_limit_comes_from_the_environment() {
     assert!(e.to_string().contains("RASK_MEMORY_LIMIT"), "{e}");
     unsafe { std::env::remove_var("RASK_MEMORY_LIMIT") };
 }
+
+#[test]
+fn zarr_blocks_are_read_again_rather_than_spilled() {
+    let dir = private_spill_dir("reread");
+    let path = dir.join("x.zarr");
+    let x = ChunkedArray::<f64>::random_seeded(&[1024, 2048], &[256, 512], 7);
+    x.to_zarr(
+        &path,
+        &ZarrOptions::default().compression(Compression::None),
+    )
+    .unwrap();
+    let z = rask::open_zarr_typed::<f64>(&path).unwrap();
+    let anomaly = &z - z.mean_axes(&[0]);
+    let (want, free) = anomaly.compute_with_stats(&Config::default()).unwrap();
+    assert_eq!(free.bytes_read, 16 << 20, "each block read once: {free:?}");
+    let limit = 4 << 20;
+    let (got, stats) = anomaly
+        .compute_with_stats(&Config::default().memory_limit(limit).spill_dir(&dir))
+        .unwrap();
+    assert_eq!(got, want);
+    assert!(stats.peak_memory_bytes <= limit, "{stats:?}");
+    assert!(stats.blocks_reread > 0, "{stats:?}");
+    assert_eq!(stats.bytes_spilled, 0, "{stats:?}");
+    assert_eq!(
+        stats.bytes_read,
+        (16 << 20) + stats.bytes_reread,
+        "{stats:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

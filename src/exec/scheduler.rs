@@ -648,8 +648,8 @@ impl Ctx<'_, '_> {
         })
     }
 
-    /// Frees room for `need` more bytes: drops held blocks that are cheap to read again and
-    /// picks others to spill (returned; the caller writes them), the ones needed latest
+    /// Frees room for `need` more bytes: drops held blocks that are cheap to read again (a
+    /// source's block with one reader left) and picks others to spill (returned; the caller writes them), the ones needed latest
     /// first, inputs of task `k` last (it reads spilled inputs as views), never a block a
     /// running task is reading.
     fn make_room(&self, st: &mut State, k: Key, need: usize) -> Vec<(Key, BlockRef)> {
@@ -674,7 +674,10 @@ impl Ctx<'_, '_> {
                 }
                 let (s, _) = split(*d);
                 let stage = self.sched.stages[s].stage;
-                let reread = stage.inputs.is_empty() && stage.kernel.rereadable();
+                // Re-reading costs a read per later reader, spilling one write (readers then
+                // map only the pages they touch): drop only blocks read once more.
+                let reread =
+                    stage.inputs.is_empty() && stage.kernel.rereadable() && h.remaining <= 1;
                 if !reread && b.raw().is_none() {
                     return None;
                 }

@@ -662,6 +662,46 @@ pub fn store_all(targets: &[ZarrTarget]) -> Result<RunStats> {
     store_all_with(targets, &Config::default())
 }
 
+/// Creates a Zarr V3 group at `path` (a directory holding group metadata), with `attributes`,
+/// so that arrays can be written into it as `path/name`. An existing V3 group is kept as it
+/// is; anything else at `path` is an error.
+///
+/// ```
+/// use rask::prelude::*;
+/// let dir = std::env::temp_dir().join(format!("rask-doc-group-{}", std::process::id()));
+/// let group = dir.join("scene.zarr");
+/// rask::create_zarr_group(&group, &Default::default())?;
+/// let red = ChunkedArray::<f32>::full(&[4, 4], &[2, 2], 0.25);
+/// red.to_zarr(group.join("red"), &ZarrOptions::default())?;
+/// assert_eq!(rask::open_zarr_typed::<f32>(group.join("red"))?.sum().compute()?, 4.0);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), rask::Error>(())
+/// ```
+pub fn create_zarr_group(path: impl AsRef<Path>, attributes: &Map<String, Value>) -> Result<()> {
+    const OP: &str = "create_zarr_group";
+    let path = path.as_ref();
+    let meta = path.join("zarr.json");
+    if path.exists() {
+        let text = std::fs::read_to_string(&meta).map_err(|e| Error::io(OP, meta.display(), e))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| Error::storage(OP, meta.display(), None, e))?;
+        if v.get("node_type") == Some(&json!("group")) && v.get("zarr_format") == Some(&json!(3)) {
+            return Ok(());
+        }
+        return Err(Error::storage(
+            OP,
+            path.display(),
+            None,
+            "exists and is not a Zarr V3 group",
+        ));
+    }
+    std::fs::create_dir_all(path).map_err(|e| Error::io(OP, path.display(), e))?;
+    let doc = json!({"zarr_format": 3, "node_type": "group", "attributes": attributes});
+    let text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| Error::storage(OP, meta.display(), None, e))?;
+    std::fs::write(&meta, text).map_err(|e| Error::io(OP, meta.display(), e))
+}
+
 /// [`store_all`] with a [`Config`].
 pub fn store_all_with(targets: &[ZarrTarget], config: &Config) -> Result<RunStats> {
     let mut exprs = Vec::with_capacity(targets.len());
