@@ -111,7 +111,7 @@ pub(super) fn select_block<T: Number>(
     stat: Stat,
     skip_nan: bool,
 ) -> ArrayD<T::Mean> {
-    let xs = super::c_order(x);
+    let xs = super::c_order(x.view());
     let (outer, n, inner) = split_shape(x.shape(), axis);
     let mut out_shape = x.shape().to_vec();
     out_shape.remove(axis);

@@ -146,7 +146,7 @@ mod tests {
     use super::*;
 
     fn join(parts: &[&ArrayD<i32>], axis: usize, k: isize) -> Vec<i32> {
-        let data: Vec<_> = parts.iter().map(|p| c_order(p)).collect();
+        let data: Vec<_> = parts.iter().map(|p| c_order(p.view())).collect();
         let mut dims = parts[0].shape().to_vec();
         let (_, _, inner) = split_shape(&dims, axis);
         let mut src = SliceLines {
