@@ -53,7 +53,8 @@ impl<S: Send + Sync + 'static> AnyBlock for ArrayD<S> {
 /// The dtype whose element type is `S`, if `S` is one.
 pub(crate) fn dtype_of<S: 'static>() -> Option<DType> {
     let t = TypeId::of::<S>();
-    DType::ALL.iter().copied().find(|d| d.type_id() == t)
+    // `|&d|`: on a `&DType`, `type_id` would resolve to `Any::type_id` of the reference.
+    DType::ALL.iter().copied().find(|&d| d.type_id() == t)
 }
 
 /// The elements of a read-only memory map (or any other shared byte buffer), of one dtype, in
@@ -82,7 +83,7 @@ impl MappedBlock {
         let len = crate::grid::checked_len("block", shape).ok()?;
         let need = len.checked_mul(dtype.size())?.checked_add(offset)?;
         let buf: &[u8] = (*bytes).as_ref();
-        if buf.len() < need || (buf.as_ptr() as usize + offset) % dtype.align() != 0 {
+        if buf.len() < need || !(buf.as_ptr() as usize + offset).is_multiple_of(dtype.align()) {
             return None;
         }
         Some(MappedBlock {
