@@ -81,6 +81,11 @@
 //! | `da.coarsen(np.mean, x, {0: 2, 1: 2}, trim_excess=True)` | `x.coarsen(&[2, 2], WindowStat::Mean, true)` |
 //! | `sliding_window_view(x, 5, axis=0).max(axis=-1)` | `x.sliding_window(5, 0, WindowStat::Max)` |
 //! | `x.compute()` | `x.compute()?` |
+//! | `da.from_array(np.load(p, mmap_mode="r"), chunks=c)` | `rask::open_npy::<f64>(p, &c)?` (memory-mapped, zero-copy row bands) |
+//! | `da.from_array(np.memmap(p, dtype, "r", shape=s), chunks=c)` | `rask::open_raw::<u16>(p, &s, &c)?` |
+//! | `da.to_npy_stack`, `np.save(p, x.compute())` | `x.to_npy(p)?` (one file, written block by block in parallel) |
+//! | `x.compute().tofile(p)` | `x.to_raw(p)?` |
+//! | `for b in x.blocks: b.compute()` | `for b in x.iter_blocks() { let (index, block) = b?; }` (bounded look-ahead) |
 //! | `dask.compute(a, b)` | `rask::compute_all(&[&a, &b])?` |
 //! | `dask.config.set(num_workers=4)` | `x.compute_with(&Config::default().threads(4))` |
 //! | `x.visualize()` | `x.to_dot()`, `x.explain()` |
@@ -109,6 +114,9 @@ pub use element::{DType, Element, Float, Number};
 pub use error::{Error, Result};
 pub use exec::{Config, RunStats};
 pub use grid::{BlockIndex, ChunkGrid};
+pub use io::{
+    BlockStream, NpyInfo, ReadMode, npy_info, open_npy, open_npy_with, open_raw, open_raw_with,
+};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -3,3 +3,14 @@
 //! Readers implement [`BlockSource`](crate::plan::BlockSource) and become the root stage of a
 //! plan; writers implement [`Collect`](crate::exec::stage::Collect) and become its sink, so
 //! blocks are read and written in parallel, one task per block, as the scheduler runs them.
+//!
+//! - [`npy`]: `.npy` and raw binary files ([`open_npy`], [`open_raw`],
+//!   [`ChunkedArray::to_npy`](crate::ChunkedArray::to_npy), `to_raw`).
+//! - [`stream`]: the blocks of a computed array as an iterator
+//!   ([`ChunkedArray::iter_blocks`](crate::ChunkedArray::iter_blocks)).
+
+pub mod npy;
+pub mod stream;
+
+pub use npy::{NpyInfo, ReadMode, npy_info, open_npy, open_npy_with, open_raw, open_raw_with};
+pub use stream::BlockStream;
