@@ -2,16 +2,19 @@
 //! memory: [`ChunkedArray::iter_blocks`].
 //!
 //! The plan runs on a background thread with a sink that keeps finished blocks in a reorder
-//! buffer. A worker that delivers a block waits while the buffer is full *and* already holds
-//! the block the consumer wants next: the consumer can then always make progress, and the
-//! next block in grid order never waits for a worker that is itself waiting for the consumer
-//! (which would deadlock the run). A waiting worker keeps running other jobs of its pool, so
-//! a consumer that computes another plan inside its loop does not deadlock it either.
+//! buffer. A worker that delivers a block waits while the buffer is full, but only while the
+//! consumer can still make progress: the block it wants next is buffered or being delivered,
+//! or at least one worker is not waiting and so is free to compute it. The next block in grid
+//! order therefore never waits for a worker that is itself waiting for the consumer (which
+//! would deadlock the run). Without the last clause a block that is slow to come would let
+//! the others pile up without bound; with it the buffer holds at most about `ahead` plus one
+//! block per worker. The run gets a thread pool of its own, so workers waiting
+//! for the consumer never hold up other plans, such as one the consumer computes inside its
+//! loop.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use ndarray::ArrayD;
 
@@ -71,6 +74,8 @@ impl<T: Element> ChunkedArray<T> {
             state: Mutex::new(State {
                 buffer: BTreeMap::new(),
                 next: 0,
+                entering: Default::default(),
+                waiting: 0,
                 consumer_gone: false,
                 outcome: None,
                 peak: 0,
@@ -82,13 +87,24 @@ impl<T: Element> ChunkedArray<T> {
             shared: shared.clone(),
             grid: grid.clone(),
             ahead: ahead.max(1),
+            workers: config.num_threads(),
         });
         let config = config.clone();
         let runner_shared = shared.clone();
         let runner = std::thread::Builder::new()
             .name("rask-stream".into())
             .spawn(move || {
-                let r = crate::compute::run_into(&[expr], &[sink as Arc<dyn Collect>], &config);
+                let r = rayon::ThreadPoolBuilder::new()
+                    .num_threads(config.num_threads())
+                    .thread_name(|i| format!("rask-stream-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        Error::arg("iter_blocks", format!("cannot start worker threads: {e}"))
+                    })
+                    .and_then(|pool| {
+                        let sinks = [sink as Arc<dyn Collect>];
+                        crate::compute::run_into_on(&[expr], &sinks, &config, &pool)
+                    });
                 let mut st = lock(&runner_shared.state);
                 st.outcome = Some(r.map(|_| ()));
                 runner_shared.cond.notify_all();
@@ -141,6 +157,10 @@ struct State {
     buffer: BTreeMap<usize, (Vec<usize>, BlockRef)>,
     /// The linear number of the block the consumer takes next.
     next: usize,
+    /// Blocks whose delivery has begun (waiting or about to be buffered).
+    entering: std::collections::BTreeSet<usize>,
+    /// Workers waiting in `put`.
+    waiting: usize,
     consumer_gone: bool,
     /// How the run ended, once it has.
     outcome: Option<Result<()>>,
@@ -159,6 +179,8 @@ impl<T: Element> BlockStream<T> {
                 state: Mutex::new(State {
                     buffer: BTreeMap::new(),
                     next: 0,
+                    entering: Default::default(),
+                    waiting: 0,
                     consumer_gone: true,
                     outcome: None,
                     peak: 0,
@@ -248,35 +270,36 @@ struct StreamSink {
     shared: Arc<Shared>,
     grid: ChunkGrid,
     ahead: usize,
+    /// The run's worker threads.
+    workers: usize,
 }
 
 impl Collect for StreamSink {
     fn put(&self, block: &[usize], _offset: &[usize], data: &BlockRef) -> Result<()> {
         let lin = self.grid.linear(block);
-        let full = |st: &State| {
-            !st.consumer_gone && st.buffer.len() >= self.ahead && st.buffer.contains_key(&st.next)
-        };
         let mut st = lock(&self.shared.state);
-        // Wait only while the buffer is full and the consumer has its next block at hand:
-        // waiting when it does not could leave no worker to compute that block. While waiting,
-        // run other jobs of the pool: the consumer may itself be computing a plan on this pool
-        // (`compute()` inside the loop), which would never start if every worker slept here.
-        while full(&st) {
-            drop(st);
-            let ran = matches!(rayon::yield_now(), Some(rayon::Yield::Executed));
-            st = lock(&self.shared.state);
-            if !ran && full(&st) {
-                st = self
-                    .shared
-                    .cond
-                    .wait_timeout(st, Duration::from_millis(2))
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+        st.entering.insert(lin);
+        loop {
+            if st.consumer_gone {
+                st.entering.remove(&lin);
+                return Err(Error::Cancelled);
             }
+            // Wait while the buffer is full, unless this is the block the consumer wants, and
+            // only while the consumer can make progress without another worker: its next block
+            // is buffered or being delivered, or a worker besides the waiting ones is free to
+            // compute it. Waiting otherwise could leave no worker for that block (a deadlock).
+            let next_at_hand = st.buffer.contains_key(&st.next) || st.entering.contains(&st.next);
+            let wait = lin != st.next
+                && st.buffer.len() >= self.ahead
+                && (next_at_hand || st.waiting + 1 < self.workers);
+            if !wait {
+                break;
+            }
+            st.waiting += 1;
+            st = self.shared.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.waiting -= 1;
         }
-        if st.consumer_gone {
-            return Err(Error::Cancelled);
-        }
+        st.entering.remove(&lin);
         st.buffer.insert(lin, (block.to_vec(), data.clone()));
         st.peak = st.peak.max(st.buffer.len());
         self.shared.cond.notify_all();
