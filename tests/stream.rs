@@ -66,7 +66,7 @@ fn a_slow_consumer_keeps_the_buffer_bounded() {
         for ahead in [1, 3] {
             let mut it = x.iter_blocks_with(&Config::default().threads(threads), ahead);
             let mut n = 0;
-            while let Some(item) = it.next() {
+            for item in it.by_ref() {
                 let (_, b) = item.unwrap();
                 assert_eq!(b.sum(), 400.0);
                 n += 1;
