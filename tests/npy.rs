@@ -612,3 +612,46 @@ proptest! {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+/// Map against positioned reads on a 1 GiB file (warm page cache). Run with
+/// `cargo test --test npy -- --ignored --nocapture read_modes_on_a_large_file`.
+#[test]
+#[ignore]
+fn read_modes_on_a_large_file() {
+    let dir = tmpdir("bench");
+    let p = dir.join("big.npy");
+    let (rows, cols) = (16_384, 16_384); // 1 GiB of f32
+    let cfg = Config::default();
+    let t = std::time::Instant::now();
+    ChunkedArray::<f32>::ones(&[rows, cols], &[512, cols])
+        .to_npy_with(&p, &cfg)
+        .unwrap();
+    println!("to_npy 1 GiB: {:.3} s", t.elapsed().as_secs_f64());
+    for (label, chunks) in [
+        ("row bands 512 x 16384", [512, cols]),
+        ("tiles 2048 x 2048", [2048, 2048]),
+    ] {
+        for mode in [ReadMode::Map, ReadMode::Pread] {
+            let mut best = f64::MAX;
+            for _ in 0..3 {
+                let x = open_npy_with::<f32>(&p, &chunks, mode).unwrap();
+                let t = std::time::Instant::now();
+                let s = x.sum().compute_with(&cfg).unwrap();
+                best = best.min(t.elapsed().as_secs_f64());
+                assert_eq!(s, (rows * cols) as f32);
+            }
+            println!(
+                "sum, {label}, {mode:?}: {best:.3} s ({:.2} GB/s)",
+                1.073741824 / best
+            );
+        }
+    }
+    let x = ChunkedArray::<f32>::ones(&[rows, cols], &[512, cols]);
+    let t = std::time::Instant::now();
+    x.sum().compute_with(&cfg).unwrap();
+    println!(
+        "sum of generated ones (no I/O): {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
