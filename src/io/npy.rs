@@ -1,7 +1,7 @@
 //! `.npy` and raw little-endian binary files: lazy readers and parallel writers.
 //!
 //! Readers parse the `.npy` header (versions 1.0, 2.0 and 3.0) at open time and become a
-//! [`BlockSource`]: each block is read when the scheduler runs its task. With
+//! block source: each block is read when the scheduler runs its task. With
 //! [`ReadMode::Map`] (the default) the file is memory-mapped, and a block whose elements are
 //! one contiguous run of the file (a band of whole rows of a C-order file, of whole columns of
 //! a Fortran-order one) is served as a view of the map without copying; other blocks are
