@@ -338,7 +338,7 @@ impl Layout {
 
 /// The contiguous runs of a block (at `off`, of shape `b`) of a C-order array of shape
 /// `full`: calls `f(element index in the array, element index in the block, run length)` in
-/// order. Returns whether the block is a single run.
+/// order.
 fn block_runs(full: &[usize], off: &[usize], b: &[usize], mut f: impl FnMut(usize, usize, usize)) {
     let nd = full.len();
     // The innermost axis the block does not span: runs cover it and every axis inside it.
