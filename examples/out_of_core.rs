@@ -48,7 +48,11 @@ fn args() -> Result<Args> {
             "--only" => {
                 a.only = value()?
                     .split(',')
-                    .map(|s| s.trim().parse().map_err(|_| Error::msg(format!("--only {s}?"))))
+                    .map(|s| {
+                        s.trim()
+                            .parse()
+                            .map_err(|_| Error::msg(format!("--only {s}?")))
+                    })
                     .collect::<Result<_>>()?
             }
             "--scale" => {
@@ -147,7 +151,11 @@ fn main() -> Result<()> {
         let out = a.dir.join("anomaly.zarr");
         let s = (&x - x.mean_axes(&[0])).to_zarr_with(&out, &raw.clone().overwrite(true), &cfg)?;
         report("W2 anomaly to Zarr", &s);
-        let check = open_zarr_typed::<f64>(&out)?.mean_axes(&[0]).abs().max().compute_with(&cfg)?;
+        let check = open_zarr_typed::<f64>(&out)?
+            .mean_axes(&[0])
+            .abs()
+            .max()
+            .compute_with(&cfg)?;
         println!("   max |column mean of the anomaly| = {check:.3e}");
     }
 
@@ -174,7 +182,9 @@ fn main() -> Result<()> {
         let out = a.dir.join("ndvi.zarr");
         let s = ndvi.to_zarr_with(&out, &ZarrOptions::default().overwrite(true), &cfg)?;
         report("W3 NDVI to Zarr", &s);
-        let (m, s) = open_zarr_typed::<f32>(&out)?.mean().compute_with_stats(&cfg)?;
+        let (m, s) = open_zarr_typed::<f32>(&out)?
+            .mean()
+            .compute_with_stats(&cfg)?;
         report(&format!("W3 mean of NDVI = {m:.6}"), &s);
     }
 
@@ -195,10 +205,7 @@ fn main() -> Result<()> {
             &raw.clone().chunks(&[n, band]).overwrite(true),
             &cfg,
         )?;
-        report(
-            &format!("W4 rechunk ({band}, {n}) -> ({n}, {band})"),
-            &s,
-        );
+        report(&format!("W4 rechunk ({band}, {n}) -> ({n}, {band})"), &s);
         let (s1, s2) = (
             x.sum().compute_with(&cfg)?,
             open_zarr_typed::<f64>(&out)?.sum().compute_with(&cfg)?,

@@ -147,10 +147,26 @@ pub(crate) fn run_into(
     run_plan(&plan, config)
 }
 
+/// [`run_into`] on `pool` rather than on the shared pool of the config's thread count: for
+/// sinks that block their worker (a stream waiting for its consumer), so that other plans,
+/// the consumer's included, never wait for those workers.
+pub(crate) fn run_into_on(
+    exprs: &[Arc<Expr>],
+    sinks: &[Arc<dyn Collect>],
+    config: &Config,
+    pool: &rayon::ThreadPool,
+) -> Result<RunStats> {
+    let plan = plan_into(exprs, sinks, config);
+    run_plan_on(&plan, config, pool)
+}
+
 fn run_plan(plan: &PhysicalPlan, config: &Config) -> Result<RunStats> {
+    run_plan_on(plan, config, &*config.pool()?)
+}
+
+fn run_plan_on(plan: &PhysicalPlan, config: &Config, pool: &rayon::ThreadPool) -> Result<RunStats> {
     let stages: Vec<&crate::exec::stage::Stage> = plan.graph.node_weights().collect();
     let sinks: Vec<usize> = plan.sinks.iter().map(|s| s.index()).collect();
-    let pool = config.pool()?;
     let spill = config.spill_store();
     let env = crate::exec::scheduler::RunEnv {
         window: config.window(),
@@ -158,7 +174,7 @@ fn run_plan(plan: &PhysicalPlan, config: &Config) -> Result<RunStats> {
         spill: &spill,
         counters: Default::default(),
     };
-    crate::exec::scheduler::run(&stages, &sinks, &pool, &env)
+    crate::exec::scheduler::run(&stages, &sinks, pool, &env)
 }
 
 /// The lowered plan of `exprs` with `collectors` as its sinks.

@@ -85,6 +85,11 @@
 //! | `x.to_zarr("out.zarr")` | `x.to_zarr("out.zarr", &ZarrOptions::default())?` |
 //! | `da.to_zarr(..., compute=False)` + `dask.compute(a, b)` | `rask::store_all(&[a.zarr_target(p, &o), b.zarr_target(q, &o)])?` |
 //! | `x.compute()` | `x.compute()?` |
+//! | `da.from_array(np.load(p, mmap_mode="r"), chunks=c)` | `rask::open_npy::<f64>(p, &c)?` (memory-mapped, zero-copy row bands) |
+//! | `da.from_array(np.memmap(p, dtype, "r", shape=s), chunks=c)` | `rask::open_raw::<u16>(p, &s, &c)?` |
+//! | `da.to_npy_stack`, `np.save(p, x.compute())` | `x.to_npy(p)?` (one file, written block by block in parallel) |
+//! | `x.compute().tofile(p)` | `x.to_raw(p)?` |
+//! | `for b in x.blocks: b.compute()` | `for b in x.iter_blocks() { let (index, block) = b?; }` (bounded look-ahead) |
 //! | `dask.compute(a, b)` | `rask::compute_all(&[&a, &b])?` |
 //! | `dask.config.set(num_workers=4)` | `x.compute_with(&Config::default().threads(4))` |
 //! | `x.visualize()` | `x.to_dot()`, `x.explain()` |
@@ -117,6 +122,9 @@ pub use grid::{BlockIndex, ChunkGrid};
 pub use io::zarr::{
     BloscCompressor, BloscShuffle, Compression, ZarrArray, ZarrFormat, ZarrOptions, ZarrTarget,
     create_zarr_group, open_zarr, open_zarr_typed, open_zarr_with, store_all, store_all_with,
+};
+pub use io::{
+    BlockStream, NpyInfo, ReadMode, npy_info, open_npy, open_npy_with, open_raw, open_raw_with,
 };
 /// The `serde_json` crate, whose `Value` and `Map` hold Zarr attributes.
 pub use serde_json;

@@ -1,7 +1,19 @@
 //! Storage: reading arrays from files lazily and writing computed arrays to files.
 //!
-//! Readers implement [`BlockSource`](crate::plan::BlockSource) and become the root stage of a
-//! plan; writers implement [`Collect`](crate::exec::stage::Collect) and become its sink, so
+//! Readers implement `BlockSource` and become the root stage of a
+//! plan; writers implement `Collect` and become its sink, so
 //! blocks are read and written in parallel, one task per block, as the scheduler runs them.
+//!
+//! - [`npy`]: `.npy` and raw binary files ([`open_npy`], [`open_raw`],
+//!   [`ChunkedArray::to_npy`](crate::ChunkedArray::to_npy), `to_raw`).
+//! - [`zarr`]: Zarr V2 and V3 arrays and groups ([`open_zarr`](crate::open_zarr),
+//!   [`ChunkedArray::to_zarr`](crate::ChunkedArray::to_zarr), [`store_all`](crate::store_all)).
+//! - [`stream`]: the blocks of a computed array as an iterator
+//!   ([`ChunkedArray::iter_blocks`](crate::ChunkedArray::iter_blocks)).
 
+pub mod npy;
+pub mod stream;
 pub mod zarr;
+
+pub use npy::{NpyInfo, ReadMode, npy_info, open_npy, open_npy_with, open_raw, open_raw_with};
+pub use stream::BlockStream;
