@@ -209,7 +209,9 @@ fn zarr_blocks_are_read_again_rather_than_spilled() {
     assert_eq!(got, want);
     assert!(stats.peak_memory_bytes <= limit, "{stats:?}");
     assert!(stats.blocks_reread > 0, "{stats:?}");
-    assert_eq!(stats.bytes_spilled, 0, "{stats:?}");
+    // The source's blocks are read again, never spilled (small derived blocks, such as the
+    // column means, may be).
+    assert!(stats.bytes_spilled < 1 << 20, "{stats:?}");
     assert_eq!(
         stats.bytes_read,
         (16 << 20) + stats.bytes_reread,
