@@ -68,6 +68,8 @@ pub(crate) struct MappedBlock {
     dtype: DType,
     shape: Vec<usize>,
     fortran: bool,
+    /// The bytes are a heap buffer (counted by the memory pool), not a file mapping.
+    heap: bool,
     /// Drops the mapping's pages from the resident set.
     release: Option<Box<dyn Fn() + Send + Sync>>,
 }
@@ -94,8 +96,16 @@ impl MappedBlock {
             dtype,
             shape: shape.to_vec(),
             fortran,
+            heap: false,
             release: None,
         })
+    }
+
+    /// Marks the bytes as a heap buffer (a pooled read buffer): the block then counts as
+    /// resident memory and may be spilled.
+    pub(crate) fn on_heap(mut self) -> Self {
+        self.heap = true;
+        self
     }
 
     /// Calls `f` to drop the block's pages from the resident set after a task read it.
@@ -146,7 +156,7 @@ impl AnyBlock for MappedBlock {
         ))
     }
     fn is_mapped(&self) -> bool {
-        true
+        !self.heap
     }
     fn release_pages(&self) {
         if let Some(f) = &self.release {

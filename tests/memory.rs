@@ -219,3 +219,26 @@ fn zarr_blocks_are_read_again_rather_than_spilled() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn plain_zarr_chunks_are_read_directly_and_checked() {
+    // Uncompressed chunks are read straight into pooled buffers; a short chunk file is an
+    // error naming its key, a missing one reads as the fill value.
+    let dir = private_spill_dir("rawzarr");
+    let path = dir.join("x.zarr");
+    let x = ChunkedArray::<i32>::arange(60, 7).reshape(&[6, 10]).rechunk(&[3, 4]);
+    x.to_zarr(&path, &ZarrOptions::default().compression(Compression::None))
+        .unwrap();
+    let z = rask::open_zarr_typed::<i32>(&path).unwrap();
+    assert_eq!(z.compute().unwrap(), x.compute().unwrap());
+    std::fs::remove_file(path.join("c/1/0")).unwrap();
+    let mut want = x.compute().unwrap();
+    want.slice_mut(ndarray::s![3.., ..4]).fill(0);
+    assert_eq!(z.compute().unwrap(), want);
+    let chunk = path.join("c/0/1");
+    let bytes = std::fs::read(&chunk).unwrap();
+    std::fs::write(&chunk, &bytes[..10]).unwrap();
+    let e = z.sum().compute().unwrap_err().to_string();
+    assert!(e.contains("c/0/1") && e.contains("expected 48"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,6 +11,7 @@
 //! - [`stream`]: the blocks of a computed array as an iterator
 //!   ([`ChunkedArray::iter_blocks`](crate::ChunkedArray::iter_blocks)).
 
+pub(crate) mod buffer;
 pub mod npy;
 pub mod stream;
 pub mod zarr;

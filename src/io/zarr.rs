@@ -263,11 +263,14 @@ fn open(path: &Path, chunks: Option<&[usize]>) -> Result<ZarrArray> {
             .map(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect()),
     };
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let raw_chunks = is_raw_layout(&array).then(|| store_chunks.clone());
     let source = ZarrSource {
         array,
         path: shown,
         key: format!("zarr:{}:{:?}", canonical.display(), grid.chunk_shape()),
         dtype,
+        dir: path.to_path_buf(),
+        raw_chunks,
     };
     let expr = crate::compute::source_expr(grid.clone(), dtype, Arc::new(source));
     Ok(ZarrArray {
@@ -327,20 +330,110 @@ fn dtype_name(array: &Array<Store>) -> String {
     }
 }
 
+/// Whether the array's chunks are stored as plain little-endian C-order bytes (no compression,
+/// no filters, no sharding): then a chunk file is the block's bytes, read straight into an
+/// aligned buffer.
+fn is_raw_layout(array: &Array<Store>) -> bool {
+    let Ok(v) = serde_json::to_value(array.metadata()) else {
+        return false;
+    };
+    match array.metadata() {
+        ArrayMetadata::V3(_) => {
+            let codecs = v.get("codecs").and_then(Value::as_array);
+            let little = |c: &Value| {
+                c.get("configuration")
+                    .and_then(|k| k.get("endian"))
+                    .is_none_or(|e| e == "little")
+            };
+            matches!(codecs.map(Vec::as_slice), Some([c]) if c.get("name") == Some(&json!("bytes")) && little(c))
+                && v.get("chunk_grid").and_then(|g| g.get("name")) == Some(&json!("regular"))
+        }
+        ArrayMetadata::V2(_) => {
+            let dt = v.get("dtype").and_then(Value::as_str).unwrap_or("");
+            v.get("compressor").is_none_or(Value::is_null)
+                && v.get("filters")
+                    .is_none_or(|f| f.is_null() || f.as_array().is_some_and(Vec::is_empty))
+                && v.get("order") == Some(&json!("C"))
+                && (dt.starts_with('<') || dt.starts_with('|'))
+        }
+    }
+}
+
 /// Reads blocks of a Zarr array.
 struct ZarrSource {
     array: Array<Store>,
     path: String,
     key: String,
     dtype: DType,
+    /// The array's directory (the store's root).
+    dir: std::path::PathBuf,
+    /// The chunk shape, when chunks are stored as plain bytes (see [`is_raw_layout`]).
+    raw_chunks: Option<Vec<usize>>,
 }
 
 impl ZarrSource {
+    /// Reads a block that is exactly one stored plain-bytes chunk with positioned reads into
+    /// a pooled, aligned buffer: no decode, no intermediate copy, no fresh pages. `None` when
+    /// the fast path does not apply (the block is not one whole chunk, or the chunk is
+    /// missing and holds the fill value).
+    fn read_raw(&self, offset: &[usize], shape: &[usize]) -> Result<Option<BlockRef>> {
+        use std::os::unix::fs::FileExt;
+        let Some(chunks) = &self.raw_chunks else {
+            return Ok(None);
+        };
+        if shape != chunks.as_slice() || offset.iter().zip(chunks).any(|(o, c)| o % c != 0) {
+            return Ok(None);
+        }
+        let idx: Vec<u64> = offset
+            .iter()
+            .zip(chunks)
+            .map(|(o, c)| (o / c) as u64)
+            .collect();
+        let key = self.array.chunk_key(&idx).as_str().to_string();
+        let file = match std::fs::File::open(self.dir.join(&key)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::storage(OPEN, &self.path, Some(key), e)),
+        };
+        let want = shape.iter().product::<usize>() * self.dtype.size();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::storage(OPEN, &self.path, Some(key.clone()), e))?
+            .len();
+        if len != want as u64 {
+            return Err(Error::storage(
+                OPEN,
+                &self.path,
+                Some(key),
+                format!("the chunk holds {len} bytes, expected {want}"),
+            ));
+        }
+        let Some(mut buf) = crate::io::buffer::PooledBuf::take(want) else {
+            return Ok(None);
+        };
+        file.read_exact_at(buf.as_mut_slice(), 0)
+            .map_err(|e| Error::storage(OPEN, &self.path, Some(key.clone()), e))?;
+        if self.dtype == DType::Bool && buf.as_ref().iter().any(|&b| b > 1) {
+            return Err(Error::storage(
+                OPEN,
+                &self.path,
+                Some(key),
+                "a bool chunk holds a byte that is neither 0 nor 1",
+            ));
+        }
+        let block = crate::block::MappedBlock::new(Arc::new(buf), 0, self.dtype, shape, false)
+            .map(|b| Arc::new(b.on_heap()) as BlockRef);
+        Ok(block)
+    }
+
     fn read<T: Element + zarrs::array::ElementOwned>(
         &self,
         offset: &[usize],
         shape: &[usize],
     ) -> Result<BlockRef> {
+        if let Some(b) = self.read_raw(offset, shape)? {
+            return Ok(b);
+        }
         let subset = ArraySubset::new_with_start_shape(
             offset.iter().map(|&o| o as u64).collect(),
             shape.iter().map(|&s| s as u64).collect(),
@@ -730,7 +823,9 @@ pub fn store_all_with(targets: &[ZarrTarget], config: &Config) -> Result<RunStat
     for (t, e) in targets.iter().zip(&exprs) {
         let st = Staged::create(&t.path)?;
         let array = create_array(&st.tmp, &t.path, e, &t.chunks, &t.options)?;
+        let raw_dir = is_raw_layout(&array).then(|| st.tmp.clone());
         let sink = with_dtype!(e.dtype, T => Arc::new(ZarrSink::<T> {
+            raw_dir: raw_dir.clone(),
             array,
             path: t.path.display().to_string(),
             blocks: e.grid.chunk_shape(),
@@ -975,6 +1070,9 @@ struct ZarrSink<T> {
     path: String,
     /// The chunk (shard) shape: blocks are chunks, edge blocks are padded to it.
     blocks: Vec<usize>,
+    /// The store's directory, when chunks are stored as plain bytes: whole blocks are then
+    /// written straight to their chunk files.
+    raw_dir: Option<std::path::PathBuf>,
     _t: std::marker::PhantomData<fn(T)>,
 }
 
@@ -987,6 +1085,19 @@ impl<T: Element + zarrs::array::Element> Collect for ZarrSink<T> {
         }
         let idx: Vec<u64> = block.iter().map(|&b| b as u64).collect();
         let key = || Some(self.array.chunk_key(&idx).as_str().to_string());
+        if let (Some(dir), Some((_, shape, bytes))) = (&self.raw_dir, data.raw())
+            && shape == self.blocks.as_slice()
+        {
+            let k = self.array.chunk_key(&idx).as_str().to_string();
+            let file = dir.join(&k);
+            let io = |e: std::io::Error| Error::storage(WRITE, &self.path, Some(k.clone()), e);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            std::fs::write(&file, bytes).map_err(io)?;
+            crate::exec::memory::record_written(bytes.len());
+            return Ok(());
+        }
         let result = if view.shape() == self.blocks.as_slice() {
             match view.as_slice() {
                 Some(s) => self.array.store_chunk(&idx, s),
