@@ -234,6 +234,8 @@ impl SpillStore {
         })?;
         // The mapping keeps the file's data; the name is no longer needed.
         let _ = std::fs::remove_file(&path);
+        // Readers often take a piece of each row (a rechunk): map only the pages they touch.
+        let _ = map.advise(memmap2::Advice::Random);
         let map = Arc::new(map);
         let release = map.clone();
         let shape = shape.to_vec();

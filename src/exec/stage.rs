@@ -280,6 +280,12 @@ impl Rechunk {
             }
             dst.slice_mut(s_dst.as_slice())
                 .assign(&src.slice(s_src.as_slice()));
+            // A rechunk reads a piece of many spilled inputs; the kernel maps whole 64 KiB
+            // windows around each page touched, so drop each input's pages once copied, or the
+            // task's resident set would grow with its fan-in.
+            if inputs[i - 1].is_mapped() {
+                inputs[i - 1].release_pages();
+            }
         });
         Arc::new(dst)
     }

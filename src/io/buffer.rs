@@ -15,7 +15,7 @@ use std::sync::Mutex;
 /// Alignment of pooled buffers (a cache line, and every element type's alignment).
 const ALIGN: usize = 64;
 /// The most bytes the pool keeps when no block uses them.
-const KEEP_BYTES: usize = 512 << 20;
+const KEEP_BYTES: usize = 128 << 20;
 
 struct Raw {
     ptr: NonNull<u8>,
