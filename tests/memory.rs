@@ -226,9 +226,14 @@ fn plain_zarr_chunks_are_read_directly_and_checked() {
     // error naming its key, a missing one reads as the fill value.
     let dir = private_spill_dir("rawzarr");
     let path = dir.join("x.zarr");
-    let x = ChunkedArray::<i32>::arange(60, 7).reshape(&[6, 10]).rechunk(&[3, 4]);
-    x.to_zarr(&path, &ZarrOptions::default().compression(Compression::None))
-        .unwrap();
+    let x = ChunkedArray::<i32>::arange(60, 7)
+        .reshape(&[6, 10])
+        .rechunk(&[3, 4]);
+    x.to_zarr(
+        &path,
+        &ZarrOptions::default().compression(Compression::None),
+    )
+    .unwrap();
     let z = rask::open_zarr_typed::<i32>(&path).unwrap();
     assert_eq!(z.compute().unwrap(), x.compute().unwrap());
     std::fs::remove_file(path.join("c/1/0")).unwrap();

@@ -515,10 +515,10 @@ fn large_file_with_column_blocks_in_both_modes() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// The Python interpreter for the interoperability test: `RASK_TEST_PYTHON`, else `python3`;
+/// The Python interpreter for the interoperability test: `RASK_PYTHON`, else `python3`;
 /// `None` when it has no NumPy.
 fn python_with_numpy() -> Option<String> {
-    let py = std::env::var("RASK_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let py = std::env::var("RASK_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = std::process::Command::new(&py)
         .args(["-c", "import numpy"])
         .output()
@@ -530,7 +530,7 @@ fn python_with_numpy() -> Option<String> {
 #[test]
 fn numpy_reads_what_rask_writes_and_rask_reads_what_numpy_writes() {
     let Some(py) = python_with_numpy() else {
-        println!("note: no python3 with numpy (set RASK_TEST_PYTHON); skipping the NumPy check");
+        println!("note: no python3 with numpy (set RASK_PYTHON); skipping the NumPy check");
         return;
     };
     let dir = tmpdir("numpy");
