@@ -363,10 +363,10 @@ impl ProgressBar {
                 let width = terminal_width();
                 let mut drawn = false;
                 loop {
-                    let stopped = match rx.recv_timeout(Duration::from_millis(100)) {
-                        Err(RecvTimeoutError::Timeout) => false,
-                        _ => true,
-                    };
+                    let stopped = !matches!(
+                        rx.recv_timeout(Duration::from_millis(100)),
+                        Err(RecvTimeoutError::Timeout)
+                    );
                     let p = monitor.progress();
                     if stopped && !drawn {
                         return;
