@@ -156,6 +156,29 @@ fn the_next_compute_after_a_cancel_works() {
 }
 
 #[test]
+fn a_job_does_not_hold_back_other_computations() {
+    let _serial = serial();
+    let calls = Arc::new(AtomicUsize::new(0));
+    // About 10 s of work on the job's threads...
+    let long = slow(10_000, 2, calls.clone())
+        .sum()
+        .compute_async(&Config::default());
+    std::thread::sleep(Duration::from_millis(100));
+    // ... while a computation and a second job on the same thread count finish.
+    let x = ChunkedArray::<f64>::ones(&[1000, 1000], &[100, 100]);
+    assert_eq!(x.sum().compute().unwrap(), 1e6);
+    let short = slow(50, 1, calls).sum().compute_async(&Config::default());
+    assert_eq!(short.wait().unwrap(), 500.0);
+    assert!(
+        !long.is_finished(),
+        "the long job ended first: {}",
+        long.progress()
+    );
+    long.cancel();
+    assert!(matches!(long.wait(), Err(Error::Cancelled)));
+}
+
+#[test]
 fn cancelling_one_job_leaves_others_alone() {
     let _serial = serial();
     let shared = CancelToken::new();

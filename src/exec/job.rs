@@ -71,12 +71,24 @@ impl<R: Send + 'static> Job<R> {
             None => CancelToken::new(),
         };
         let monitor = Monitor::new();
-        let cfg = config.for_job(token.clone(), monitor.clone());
+        // A pool of its own: a run keeps its pool's workers until it has no ready task, so
+        // on the shared pool a job would hold back every other computation of its thread
+        // count (and they it). The job's threads share the cores with them instead.
+        let n = config.num_threads();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("rask-job-worker-{i}"))
+            .build()
+            .map(Arc::new)
+            .ok();
+        let cfg = config.for_job(token.clone(), monitor.clone(), pool);
         let m = monitor.clone();
         let thread = std::thread::Builder::new()
             .name("rask-job".into())
             .spawn(move || {
                 let r = catch_unwind(AssertUnwindSafe(|| work(&cfg)));
+                // Dropped here, so the pool's threads end with the job.
+                drop(cfg);
                 m.finish();
                 r.unwrap_or_else(|payload| {
                     Err(Error::Panicked {

@@ -43,6 +43,8 @@ pub struct Config {
     cancel: Option<CancelToken>,
     /// The live counters of the job this configuration runs for.
     monitor: Option<Arc<Monitor>>,
+    /// The job's own pool, used instead of the shared one.
+    job_pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             progress: false,
             cancel: None,
             monitor: None,
+            job_pool: None,
         }
     }
 }
@@ -175,10 +178,16 @@ impl Config {
     }
 
     /// This configuration for a job: `token` replaces the cancel token, `monitor` counts.
-    pub(crate) fn for_job(&self, token: CancelToken, monitor: Arc<Monitor>) -> Config {
+    pub(crate) fn for_job(
+        &self,
+        token: CancelToken,
+        monitor: Arc<Monitor>,
+        pool: Option<Arc<rayon::ThreadPool>>,
+    ) -> Config {
         Config {
             cancel: Some(token),
             monitor: Some(monitor),
+            job_pool: pool,
             ..self.clone()
         }
     }
@@ -222,6 +231,9 @@ impl Config {
 
     /// The shared pool for this thread count (pools are built once and reused).
     pub(crate) fn pool(&self) -> Result<Arc<rayon::ThreadPool>> {
+        if let Some(p) = &self.job_pool {
+            return Ok(p.clone());
+        }
         static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
         let n = self.num_threads();
         let mut pools = POOLS

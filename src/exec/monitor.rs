@@ -429,7 +429,8 @@ pub(crate) fn render_bar(p: &Progress, width: usize) -> String {
     } else {
         tail += &format!(" {:.0} tasks/s", p.tasks_per_s());
     }
-    match (p.finished, p.eta()) {
+    let all_done = p.tasks_total > 0 && p.tasks_done >= p.tasks_total;
+    match (p.finished || all_done, p.eta()) {
         (true, _) => tail += &format!(" done in {}", human_duration(p.elapsed)),
         (false, Some(eta)) => tail += &format!(" ETA {}", human_duration(eta)),
         (false, None) => {}
