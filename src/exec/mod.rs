@@ -29,6 +29,7 @@ pub struct Config {
     memory_limit: Option<usize>,
     spill_dir: Option<PathBuf>,
     spill_limit: Option<u64>,
+    faults: Option<Arc<crate::io::faults::Faults>>,
 }
 
 impl Default for Config {
@@ -43,6 +44,7 @@ impl Default for Config {
             memory_limit: None,
             spill_dir: None,
             spill_limit: None,
+            faults: None,
         }
     }
 }
@@ -108,6 +110,13 @@ impl Config {
         self
     }
 
+    /// Injects faults into spill writes (tests; see [`crate::io::faults`]): the planned spill
+    /// fails with "no space left on device", as when the spill directory's disk is full.
+    pub fn faults(mut self, faults: &Arc<crate::io::faults::Faults>) -> Self {
+        self.faults = Some(faults.clone());
+        self
+    }
+
     /// The memory limit this configuration runs with, in bytes (see
     /// [`memory_limit`](Self::memory_limit)); an error when `RASK_MEMORY_LIMIT` does not parse.
     pub fn effective_memory_limit(&self) -> Result<usize> {
@@ -121,6 +130,7 @@ impl Config {
         memory::SpillStore::new(
             self.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
             self.spill_limit.unwrap_or(u64::MAX),
+            self.faults.clone(),
         )
     }
 

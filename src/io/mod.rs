@@ -8,10 +8,13 @@
 //!   [`ChunkedArray::to_npy`](crate::ChunkedArray::to_npy), `to_raw`).
 //! - [`zarr`]: Zarr V2 and V3 arrays and groups ([`open_zarr`](crate::open_zarr),
 //!   [`ChunkedArray::to_zarr`](crate::ChunkedArray::to_zarr), [`store_all`](crate::store_all)).
+//! - [`faults`]: fault injection for tests (failed, short and corrupted reads and writes, a
+//!   full spill disk).
 //! - [`stream`]: the blocks of a computed array as an iterator
 //!   ([`ChunkedArray::iter_blocks`](crate::ChunkedArray::iter_blocks)).
 
 pub(crate) mod buffer;
+pub mod faults;
 pub mod npy;
 pub mod stream;
 pub mod zarr;
