@@ -173,6 +173,7 @@ fn read_faults_name_the_chunk_and_stop_the_run() {
             }
         }
     }
+    eprintln!("read faults: {cases} cases fired, each an Err naming its chunk");
     assert!(cases >= 25, "{cases} fault cases fired");
     // The inputs are untouched, no thread was left behind.
     assert_eq!(snapshot(&dir), before);
@@ -236,6 +237,7 @@ fn write_faults_leave_no_output() {
             still_works(&cfg);
         }
     }
+    eprintln!("write faults: {cases} cases fired, each an Err naming its chunk, no output left");
     assert!(cases >= 10, "{cases}");
     // A fault in reading the input of a write leaves no output either.
     let src = input(&dir, "src.zarr", Compression::None, None);
