@@ -347,15 +347,24 @@ impl ChunkGrid {
 
 /// The element count of `shape`, or an error naming the op when it overflows `usize`.
 pub(crate) fn checked_len(op: &str, shape: &[usize]) -> Result<usize> {
-    shape
+    // As ndarray requires: the product of the non-zero axis lengths fits in isize, so that an
+    // empty array with a huge axis (`[usize::MAX, 0]`) is refused too.
+    let nonzero = shape
         .iter()
+        .filter(|&&n| n != 0)
         .try_fold(1usize, |acc, &n| acc.checked_mul(n))
-        .ok_or_else(|| {
-            Error::arg(
-                op,
-                format!("shape {shape:?} has more elements than fit in usize"),
-            )
-        })
+        .filter(|&n| n <= isize::MAX as usize);
+    match nonzero {
+        Some(n) if shape.contains(&0) => Ok(n.min(0)),
+        Some(n) => Ok(n),
+        None => Err(Error::arg(
+            op,
+            format!(
+                "shape {shape:?} is too large: its non-zero axis lengths multiply past {}",
+                isize::MAX
+            ),
+        )),
+    }
 }
 
 impl fmt::Debug for ChunkGrid {

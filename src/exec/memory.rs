@@ -171,16 +171,23 @@ pub(crate) struct SpillStore {
     /// Bytes written so far, and the most that may be.
     pub written: AtomicU64,
     limit: u64,
+    /// Faults to inject into spill writes (tests).
+    faults: Option<Arc<crate::io::faults::Faults>>,
 }
 
 impl SpillStore {
-    pub(crate) fn new(parent: PathBuf, limit: u64) -> Self {
+    pub(crate) fn new(
+        parent: PathBuf,
+        limit: u64,
+        faults: Option<Arc<crate::io::faults::Faults>>,
+    ) -> Self {
         SpillStore {
             parent,
             dir: Mutex::new(None),
             next: AtomicU64::new(0),
             written: AtomicU64::new(0),
             limit,
+            faults,
         }
     }
 
@@ -228,10 +235,16 @@ impl SpillStore {
                 ),
             ));
         }
-        let map = write_and_map(&path, bytes).map_err(|e| {
-            let _ = std::fs::remove_file(&path);
-            Error::io("spill", path.display(), e)
-        })?;
+        let injected = match &self.faults {
+            Some(f) => f.before_spill(),
+            None => Ok(()),
+        };
+        let map = injected
+            .and_then(|()| write_and_map(&path, bytes))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&path);
+                Error::io("spill", path.display(), e)
+            })?;
         // The mapping keeps the file's data; the name is no longer needed.
         let _ = std::fs::remove_file(&path);
         // Readers often take a piece of each row (a rechunk): map only the pages they touch.
@@ -297,7 +310,7 @@ mod tests {
 
     #[test]
     fn spilled_blocks_read_back_and_leave_nothing() {
-        let store = SpillStore::new(std::env::temp_dir(), u64::MAX);
+        let store = SpillStore::new(std::env::temp_dir(), u64::MAX, None);
         let a: BlockRef = Arc::new(ndarray::ArrayD::from_shape_fn(
             ndarray::IxDyn(&[3, 4]),
             |i| (i[0] * 4 + i[1]) as f64,
@@ -322,7 +335,7 @@ mod tests {
 
     #[test]
     fn the_spill_limit_is_an_error() {
-        let store = SpillStore::new(std::env::temp_dir(), 16);
+        let store = SpillStore::new(std::env::temp_dir(), 16, None);
         let a: BlockRef = Arc::new(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[4])));
         let Err(e) = store.spill(&a) else {
             panic!("a spill over the limit succeeded")

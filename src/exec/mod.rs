@@ -45,6 +45,7 @@ pub struct Config {
     monitor: Option<Arc<Monitor>>,
     /// The job's own pool, used instead of the shared one.
     job_pool: Option<Arc<rayon::ThreadPool>>,
+    faults: Option<Arc<crate::io::faults::Faults>>,
 }
 
 impl Default for Config {
@@ -63,6 +64,7 @@ impl Default for Config {
             cancel: None,
             monitor: None,
             job_pool: None,
+            faults: None,
         }
     }
 }
@@ -196,6 +198,13 @@ impl Config {
         self.monitor.as_ref()
     }
 
+    /// Injects faults into spill writes (tests; see [`crate::io::faults`]): the planned spill
+    /// fails with "no space left on device", as when the spill directory's disk is full.
+    pub fn faults(mut self, faults: &Arc<crate::io::faults::Faults>) -> Self {
+        self.faults = Some(faults.clone());
+        self
+    }
+
     /// The memory limit this configuration runs with, in bytes (see
     /// [`memory_limit`](Self::memory_limit)); an error when `RASK_MEMORY_LIMIT` does not parse.
     pub fn effective_memory_limit(&self) -> Result<usize> {
@@ -209,6 +218,7 @@ impl Config {
         memory::SpillStore::new(
             self.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
             self.spill_limit.unwrap_or(u64::MAX),
+            self.faults.clone(),
         )
     }
 

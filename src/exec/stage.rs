@@ -38,6 +38,11 @@ pub(crate) trait StageKernel: Send + Sync {
     fn rereadable(&self) -> bool {
         false
     }
+    /// Whether output block `out` is already done and must not run (a sink resuming an
+    /// interrupted write): the scheduler issues no task for it, nor for inputs only it reads.
+    fn skip(&self, _out: &[usize]) -> bool {
+        false
+    }
 }
 
 /// A node of the physical plan.
@@ -373,6 +378,11 @@ pub(crate) trait Collect: Send + Sync {
     fn take(&self) -> Box<dyn std::any::Any + Send> {
         Box::new(())
     }
+    /// Whether block `block` is already stored (by an earlier, interrupted run being
+    /// resumed) and need not be computed.
+    fn done(&self, _block: &[usize]) -> bool {
+        false
+    }
 }
 
 /// Assembles blocks into one in-memory array.
@@ -426,6 +436,9 @@ impl StageKernel for CollectStage {
         self.target
             .put(out, &self.grid.block_offset(out), &inputs[0])?;
         Ok(None)
+    }
+    fn skip(&self, out: &[usize]) -> bool {
+        self.target.done(out)
     }
 }
 

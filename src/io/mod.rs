@@ -11,10 +11,13 @@
 //! - [`tiff`]: GeoTIFF, COG and BigTIFF files ([`open_tiff`](crate::open_tiff),
 //!   [`ChunkedArray::to_tiff`](crate::ChunkedArray::to_tiff)), with their
 //!   [`GeoInfo`](crate::GeoInfo).
+//! - [`faults`]: fault injection for tests (failed, short and corrupted reads and writes, a
+//!   full spill disk).
 //! - [`stream`]: the blocks of a computed array as an iterator
 //!   ([`ChunkedArray::iter_blocks`](crate::ChunkedArray::iter_blocks)).
 
 pub(crate) mod buffer;
+pub mod faults;
 pub mod npy;
 pub mod stream;
 pub mod tiff;

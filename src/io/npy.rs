@@ -2,11 +2,13 @@
 //!
 //! Readers parse the `.npy` header (versions 1.0, 2.0 and 3.0) at open time and become a
 //! block source: each block is read when the scheduler runs its task. With
-//! [`ReadMode::Map`] (the default) the file is memory-mapped, and a block whose elements are
-//! one contiguous run of the file (a band of whole rows of a C-order file, of whole columns of
-//! a Fortran-order one) is served as a view of the map without copying; other blocks are
-//! copied out run by run. With [`ReadMode::Pread`] every block is read with positioned reads
-//! into its own buffer.
+//! [`ReadMode::Pread`] (the default) every block is read with positioned reads into an
+//! aligned buffer from a reused pool, so a file that another process truncates meanwhile
+//! gives an error, never a crash. With [`ReadMode::Map`] the file is memory-mapped, and a
+//! block whose elements are one contiguous run of the file (a band of whole rows of a C-order
+//! file, of whole columns of a Fortran-order one) is served as a view of the map without
+//! copying; other blocks are copied out run by run. Map only files nothing else rewrites
+//! while they are read: a truncated map raises `SIGBUS`.
 //!
 //! Writers preallocate the file under a temporary sibling name, write each block with
 //! positioned writes as soon as it is computed (the array is never gathered), and rename the
@@ -38,18 +40,20 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReadMode {
-    /// Memory-map the file (the default). Blocks that are one contiguous run of the file are
-    /// served as views of the map without copying; other blocks are copied out of it.
+    /// Memory-map the file. Blocks that are one contiguous run of the file are served as
+    /// views of the map without copying; other blocks are copied out of it.
     ///
     /// A memory map of a file that another process truncates while it is mapped makes the
-    /// reading thread fail with `SIGBUS`, which no library can turn into an error. rask checks
-    /// the file's length before each block read and returns an error if it shrank, which
-    /// catches truncation between reads but not during one (or while a zero-copy view is
-    /// in use). Use [`ReadMode::Pread`] for files that may be rewritten while you read them.
-    #[default]
+    /// reading thread fail with `SIGBUS`, which kills the process and which no library can
+    /// turn into an error. rask checks the file's length before each block read and returns
+    /// an error if it shrank, which catches truncation between reads but not during one (or
+    /// while a zero-copy view is in use). Choose it only for files nothing else rewrites
+    /// while you read them (files you own), where the zero-copy views are worth it.
     Map,
-    /// Read each block with positioned reads (`pread`) into its own buffer: a truncated file
-    /// gives an error, never a signal. Costs one copy per block.
+    /// Read each block with positioned reads (`pread`) into a 64-byte-aligned buffer from a
+    /// reused pool (the default): a file truncated while it is read gives an error, never a
+    /// signal. Costs one copy per block.
+    #[default]
     Pread,
 }
 
@@ -90,7 +94,8 @@ pub fn npy_info(path: impl AsRef<Path>) -> Result<NpyInfo> {
 }
 
 /// Opens the `.npy` file at `path` as a lazy array cut into blocks of `chunks`, with
-/// [`ReadMode::Map`]. Nothing but the header is read until the array is computed.
+/// [`ReadMode::Pread`] (positioned reads). Nothing but the header is read until the array
+/// is computed.
 ///
 /// The file's dtype must be `T`'s ([`npy_info`] tells which it is); little-endian `f4 f8 i1
 /// i2 i4 i8 u1 u2 u4 u8` and `b1`, C or Fortran order, any shape including 0-d and empty.
@@ -98,8 +103,9 @@ pub fn npy_info(path: impl AsRef<Path>) -> Result<NpyInfo> {
 /// big-endian or unsupported `descr`, a file shorter than its header says. A bool file
 /// holding a byte other than 0 or 1 fails when that block is read.
 ///
-/// rask memory-maps the file (see [`ReadMode::Map`] for what that means if another process
-/// truncates it while it is open); [`open_npy_with`] picks positioned reads instead.
+/// A file truncated by another process while it is read gives an error naming the path and
+/// the block. [`open_npy_with`] and [`ReadMode::Map`] map the file instead (zero-copy row
+/// bands, for files nothing else rewrites meanwhile).
 ///
 /// ```
 /// use rask::prelude::*;
@@ -152,7 +158,7 @@ pub fn open_npy_with<T: Element>(
 }
 
 /// Opens a raw binary file of little-endian elements of `T`, in C order, as a lazy array of
-/// `shape` cut into blocks of `chunks` (memory-mapped, see [`ReadMode::Map`]).
+/// `shape` cut into blocks of `chunks` (read with positioned reads, see [`ReadMode`]).
 ///
 /// The file's size must be exactly the elements' size, else the error names the path, the
 /// expected and the actual byte counts.
@@ -586,6 +592,20 @@ impl<T: Element> BlockSource for FileSource<T> {
                 return Ok(Arc::new(m));
             }
         }
+        if self.map.is_none()
+            && (!self.layout.fortran || shape.len() <= 1)
+            && let Some(mut buf) = crate::io::buffer::PooledBuf::take(n * size)
+        {
+            // C order: the block's bytes in file order are its standard layout. Read straight
+            // into an aligned, reused buffer (no zeroing, no fresh pages).
+            self.copy_bytes(&fshape, &foff, &fb, buf.as_mut_slice())?;
+            if T::DTYPE == DType::Bool {
+                self.check_bools(block, buf.as_ref())?;
+            }
+            if let Some(m) = MappedBlock::new(Arc::new(buf), 0, T::DTYPE, shape, false) {
+                return Ok(Arc::new(m.on_heap()));
+            }
+        }
         let a: ArrayD<T> = if T::DTYPE == DType::Bool {
             let mut buf = vec![0u8; n];
             self.copy_bytes(&fshape, &foff, &fb, &mut buf)?;
@@ -887,7 +907,7 @@ fn read_header(op: &str, path: &Path, file: &File) -> Result<(NpyInfo, u64)> {
     };
     if checked_len(op, &shape).is_err() {
         return Err(bad(format!(
-            "shape {shape:?} has more elements than fit in usize"
+            "shape {shape:?} is too large (its non-zero axes multiply past isize::MAX)"
         )));
     }
     Ok((

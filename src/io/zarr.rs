@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::exec::stage::Collect;
 use crate::exec::{Config, RunStats};
 use crate::grid::ChunkGrid;
+use crate::io::faults::{Faults, FaultyStore, ReadFault};
 use crate::plan::{BlockSource, Expr};
 
 /// The most elements an array read from Zarr metadata may have (2^53, about 9 × 10^15:
@@ -40,7 +41,7 @@ pub const MAX_ZARR_ELEMENTS: u64 = 1 << 53;
 /// before anything is allocated.
 pub const MAX_ZARR_CHUNK_BYTES: u64 = 1 << 31;
 
-type Store = FilesystemStore;
+type Store = FaultyStore<FilesystemStore>;
 
 // ---------------------------------------------------------------- reading
 
@@ -70,6 +71,8 @@ pub struct ZarrArray {
     attributes: Map<String, Value>,
     dimension_names: Option<Vec<Option<String>>>,
     expr: Arc<Expr>,
+    /// The block shape asked for by [`open_zarr_with`], to open the array again.
+    requested: Option<Vec<usize>>,
 }
 
 impl fmt::Debug for ZarrArray {
@@ -133,6 +136,27 @@ impl ZarrArray {
         self.expr.geo.as_deref()
     }
 
+    /// The same array read through a fault injector (for tests of error handling; see
+    /// [`faults`](crate::io::faults)): chunk reads count against `faults` and fail, come back
+    /// short or corrupted as it plans. Reads the metadata again.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// use rask::io::faults::FaultPlan;
+    /// let dir = std::env::temp_dir().join(format!("rask-doc-faults-{}", std::process::id()));
+    /// let path = dir.join("x.zarr");
+    /// ChunkedArray::<f64>::ones(&[8], &[2]).to_zarr(&path, &ZarrOptions::default())?;
+    /// let faults = FaultPlan { fail_read_at: Some(3), ..FaultPlan::default() }.arm();
+    /// let x = rask::open_zarr(&path)?.with_faults(&faults)?.into_typed::<f64>()?;
+    /// let e = x.sum().compute_with(&Config::default().threads(1)).unwrap_err();
+    /// assert!(e.to_string().contains("(chunk c/2)"), "{e}");
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn with_faults(self, faults: &Arc<Faults>) -> Result<ZarrArray> {
+        open(&self.path, self.requested.as_deref(), Some(faults.clone()))
+    }
+
     /// The lazy array of element type `T`; [`Error::DType`] when the store holds another
     /// dtype. Nothing is read until the array is computed.
     pub fn into_typed<T: Element>(self) -> Result<ChunkedArray<T>> {
@@ -159,7 +183,7 @@ impl ZarrArray {
 /// assert!(e.to_string().contains("/no/such/array.zarr"));
 /// ```
 pub fn open_zarr(path: impl AsRef<Path>) -> Result<ZarrArray> {
-    open(path.as_ref(), None)
+    open(path.as_ref(), None, None)
 }
 
 /// [`open_zarr`] with the lazy array cut into blocks of `chunks` instead of the store's
@@ -179,7 +203,7 @@ pub fn open_zarr(path: impl AsRef<Path>) -> Result<ZarrArray> {
 /// # Ok::<(), rask::Error>(())
 /// ```
 pub fn open_zarr_with(path: impl AsRef<Path>, chunks: &[usize]) -> Result<ZarrArray> {
-    open(path.as_ref(), Some(chunks))
+    open(path.as_ref(), Some(chunks), None)
 }
 
 /// [`open_zarr`] followed by [`ZarrArray::into_typed`].
@@ -194,13 +218,14 @@ pub fn open_zarr_typed<T: Element>(path: impl AsRef<Path>) -> Result<ChunkedArra
 
 const OPEN: &str = "open_zarr";
 
-fn open(path: &Path, chunks: Option<&[usize]>) -> Result<ZarrArray> {
+fn open(path: &Path, chunks: Option<&[usize]>, faults: Option<Arc<Faults>>) -> Result<ZarrArray> {
     let shown = path.display().to_string();
     std::fs::metadata(path).map_err(|e| Error::io(OPEN, &shown, e))?;
     let store = FilesystemStore::new(path)
         .map_err(|e| Error::storage(OPEN, &shown, None, format!("cannot open the store: {e}")))?;
+    let store = Arc::new(FaultyStore::new(store, faults.clone()));
     let array =
-        Array::open(Arc::new(store), "/").map_err(|e| Error::storage(OPEN, &shown, None, e))?;
+        Array::open(store.clone(), "/").map_err(|e| Error::storage(OPEN, &shown, None, e))?;
     let dtype = dtype_of(array.data_type()).ok_or_else(|| {
         Error::storage(
             OPEN,
@@ -273,10 +298,21 @@ fn open(path: &Path, chunks: Option<&[usize]>) -> Result<ZarrArray> {
     let source = ZarrSource {
         array,
         path: shown,
-        key: format!("zarr:{}:{:?}", canonical.display(), grid.chunk_shape()),
+        key: match &faults {
+            // A faulty open is its own source: never merged with a plain open of the array.
+            Some(f) => format!(
+                "zarr:{}:{:?}:faults@{:p}",
+                canonical.display(),
+                grid.chunk_shape(),
+                Arc::as_ptr(f)
+            ),
+            None => format!("zarr:{}:{:?}", canonical.display(), grid.chunk_shape()),
+        },
         dtype,
         dir: path.to_path_buf(),
         raw_chunks,
+        faults,
+        store,
     };
     let mut expr = crate::compute::source_expr(grid.clone(), dtype, Arc::new(source));
     // Georeferencing written by `to_zarr` (or by anyone using the same attributes).
@@ -294,6 +330,7 @@ fn open(path: &Path, chunks: Option<&[usize]>) -> Result<ZarrArray> {
         attributes,
         dimension_names,
         expr,
+        requested: chunks.map(<[usize]>::to_vec),
     })
 }
 
@@ -381,6 +418,10 @@ struct ZarrSource {
     dir: std::path::PathBuf,
     /// The chunk shape, when chunks are stored as plain bytes (see [`is_raw_layout`]).
     raw_chunks: Option<Vec<usize>>,
+    /// Faults to inject into chunk reads (tests).
+    faults: Option<Arc<Faults>>,
+    /// The store `array` reads through (it remembers which keys failed).
+    store: Arc<Store>,
 }
 
 impl ZarrSource {
@@ -407,6 +448,12 @@ impl ZarrSource {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::storage(OPEN, &self.path, Some(key), e)),
         };
+        let fault = match &self.faults {
+            Some(f) => f
+                .before_read(&key)
+                .map_err(|e| Error::storage(OPEN, &self.path, Some(key.clone()), e))?,
+            None => ReadFault::None,
+        };
         let want = shape.iter().product::<usize>() * self.dtype.size();
         let len = file
             .metadata()
@@ -423,8 +470,28 @@ impl ZarrSource {
         let Some(mut buf) = crate::io::buffer::PooledBuf::take(want) else {
             return Ok(None);
         };
-        file.read_exact_at(buf.as_mut_slice(), 0)
-            .map_err(|e| Error::storage(OPEN, &self.path, Some(key.clone()), e))?;
+        let read = match fault {
+            ReadFault::Short => {
+                // As a file that holds only half of its bytes would: the read comes up short.
+                let half = want / 2;
+                file.read_exact_at(&mut buf.as_mut_slice()[..half], 0)
+                    .and_then(|()| {
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!("short read: {half} of {want} bytes"),
+                        ))
+                    })
+            }
+            _ => file.read_exact_at(buf.as_mut_slice(), 0),
+        };
+        read.map_err(|e| Error::storage(OPEN, &self.path, Some(key.clone()), e))?;
+        if fault == ReadFault::Corrupt {
+            // Plain bytes carry no checksum: corruption is invisible here (see `faults`).
+            buf.as_mut_slice()
+                .iter_mut()
+                .take(16)
+                .for_each(|b| *b = !*b);
+        }
         if self.dtype == DType::Bool && buf.as_ref().iter().any(|&b| b > 1) {
             return Err(Error::storage(
                 OPEN,
@@ -463,15 +530,45 @@ impl ZarrSource {
         subset: &ArraySubset,
         e: impl fmt::Display,
     ) -> Error {
-        if let Ok(Some(chunks)) = self.array.chunks_in_array_subset(subset) {
-            for idx in &chunks.indices() {
-                if let Err(ce) = self.array.retrieve_chunk::<ArrayD<T>>(&idx) {
-                    let key = self.array.chunk_key(&idx).as_str().to_string();
-                    return Error::storage(OPEN, &self.path, Some(key), ce);
-                }
+        let Ok(Some(chunks)) = self.array.chunks_in_array_subset(subset) else {
+            return Error::storage(OPEN, &self.path, None, e);
+        };
+        let indices = chunks.indices();
+        let keys: Vec<String> = indices
+            .iter()
+            .take(4)
+            .map(|idx| self.array.chunk_key(&idx).as_str().to_string())
+            .collect();
+        if indices.len() == 1 {
+            // One chunk: it is the one at fault, no need to read it again.
+            return Error::storage(OPEN, &self.path, keys.into_iter().next(), e);
+        }
+        // A chunk of this block whose read failed (or was tampered with) is the one at fault.
+        let failed = self.store.failed_keys();
+        for idx in &indices {
+            let key = self.array.chunk_key(&idx).as_str().to_string();
+            if failed.contains(&key) {
+                return Error::storage(OPEN, &self.path, Some(key), e);
             }
         }
-        Error::storage(OPEN, &self.path, None, e)
+        for idx in &indices {
+            if let Err(ce) = self.array.retrieve_chunk::<ArrayD<T>>(&idx) {
+                let key = self.array.chunk_key(&idx).as_str().to_string();
+                return Error::storage(OPEN, &self.path, Some(key), ce);
+            }
+        }
+        // The failure did not happen again when each chunk was read alone (a transient fault).
+        let more = if indices.len() > keys.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        Error::storage(
+            OPEN,
+            &self.path,
+            None,
+            format!("{e} (reading chunks {}{more})", keys.join(", ")),
+        )
     }
 }
 
@@ -648,6 +745,17 @@ pub struct ZarrOptions {
     pub overwrite: bool,
     /// The format version.
     pub format: ZarrFormat,
+    /// Make the write resumable (default `false`): it goes into a hidden sibling directory
+    /// `.{name}.rask-partial` that is kept when the run fails or is killed, and a per-block
+    /// completion record (`.rask-done` inside it) lists every chunk whose write completed.
+    /// A later write of the *same computation* to the same path with `resume` set reads the
+    /// record and computes only the chunks not listed; the partial array is moved into place
+    /// once it is complete. A partial directory whose metadata differs (another shape, chunking,
+    /// dtype or codec) is discarded and the write starts over. rask cannot tell whether the
+    /// values are the same computation: resume only what you wrote before.
+    pub resume: bool,
+    /// Faults to inject into chunk writes (tests; see [`crate::io::faults`]).
+    pub faults: Option<Arc<Faults>>,
 }
 
 impl ZarrOptions {
@@ -684,6 +792,27 @@ impl ZarrOptions {
     /// Sets the format version.
     pub fn format(mut self, format: ZarrFormat) -> Self {
         self.format = format;
+        self
+    }
+    /// Sets whether the write is resumable (see [`resume`](Self::resume)).
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let dir = std::env::temp_dir().join(format!("rask-doc-resume-{}", std::process::id()));
+    /// let x = ChunkedArray::<f64>::random(&[400, 400], &[100, 100]);
+    /// let opts = ZarrOptions::default().resume(true);
+    /// x.to_zarr(dir.join("x.zarr"), &opts)?; // an interrupted run would be picked up here
+    /// assert_eq!(rask::open_zarr_typed::<f64>(dir.join("x.zarr"))?.compute()?, x.compute()?);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+    /// Injects faults into chunk writes (tests; see [`crate::io::faults`]).
+    pub fn faults(mut self, faults: &Arc<Faults>) -> Self {
+        self.faults = Some(faults.clone());
         self
     }
 }
@@ -931,15 +1060,22 @@ pub fn store_all_with(targets: &[ZarrTarget], config: &Config) -> Result<RunStat
     let mut staged: Vec<Staged> = Vec::with_capacity(targets.len());
     let mut sinks: Vec<Arc<dyn Collect>> = Vec::with_capacity(targets.len());
     for (t, e) in targets.iter().zip(&exprs) {
-        let st = Staged::create(&t.path)?;
         let options = with_geo_attributes(&t.options, e.geo.as_deref());
-        let array = create_array(&st.tmp, &t.path, e, &t.chunks, &options)?;
+        let (st, array, record) = if options.resume {
+            Staged::resume(&t.path, e, &t.chunks, &options)?
+        } else {
+            let st = Staged::create(&t.path)?;
+            let array = create_array(&st.tmp, &t.path, e, &t.chunks, &options)?;
+            (st, array, None)
+        };
         let raw_dir = is_raw_layout(&array).then(|| st.tmp.clone());
         let sink = with_dtype!(e.dtype, T => Arc::new(ZarrSink::<T> {
             raw_dir: raw_dir.clone(),
             array,
             path: t.path.display().to_string(),
             blocks: e.grid.chunk_shape(),
+            faults: t.options.faults.clone(),
+            record: record.clone(),
             _t: std::marker::PhantomData,
         }) as Arc<dyn Collect>);
         staged.push(st);
@@ -953,11 +1089,92 @@ pub fn store_all_with(targets: &[ZarrTarget], config: &Config) -> Result<RunStat
     Ok(stats)
 }
 
+/// The name of the completion record inside a resumable write's directory.
+const RECORD: &str = ".rask-done";
+
+/// The per-block completion record of a resumable write: an append-only file of lines
+/// `i,j,k c/i/j/k`, one per chunk whose write completed, appended after the chunk was
+/// written. A line cut short by a crash has no newline and is ignored (and cut off before
+/// the next append).
+struct Record {
+    file: std::sync::Mutex<std::fs::File>,
+    path: PathBuf,
+    done: std::collections::HashSet<Vec<usize>>,
+}
+
+impl Record {
+    /// Opens (or creates) the record at `path`, keeping the entries that name a block of
+    /// `grid` with its chunk key `key_of(block)`.
+    fn open(
+        path: PathBuf,
+        grid: &ChunkGrid,
+        key_of: impl Fn(&[usize]) -> String,
+    ) -> Result<Record> {
+        use std::io::{Seek, SeekFrom};
+        let shown = path.display().to_string();
+        let io = |e| Error::io(WRITE, &shown, e);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io)?;
+        let text = std::fs::read(&path).map_err(io)?;
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if complete < text.len() {
+            file.set_len(complete as u64).map_err(io)?;
+            file.seek(SeekFrom::End(0)).map_err(io)?;
+        }
+        let n_axes = grid.ndim();
+        let blocks = grid.blocks_per_axis();
+        let mut done = std::collections::HashSet::new();
+        for line in String::from_utf8_lossy(&text[..complete]).lines() {
+            let Some((idx, key)) = line.split_once(' ') else {
+                continue;
+            };
+            let idx: Option<Vec<usize>> = if idx.is_empty() {
+                Some(Vec::new())
+            } else {
+                idx.split(',').map(|v| v.parse().ok()).collect()
+            };
+            if let Some(idx) = idx
+                && idx.len() == n_axes
+                && idx.iter().zip(&blocks).all(|(i, n)| i < n)
+                && key_of(&idx) == key
+            {
+                done.insert(idx);
+            }
+        }
+        Ok(Record {
+            file: std::sync::Mutex::new(file),
+            path,
+            done,
+        })
+    }
+
+    /// Appends block `idx` (chunk `key`) as written.
+    fn append(&self, idx: &[usize], key: &str) -> Result<()> {
+        use std::io::Write;
+        let line = format!(
+            "{} {key}\n",
+            idx.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(line.as_bytes())
+            .map_err(|e| Error::io(WRITE, self.path.display(), e))
+    }
+}
+
 /// A temporary directory beside the output, removed on drop unless committed.
 struct Staged {
     tmp: PathBuf,
     dest: PathBuf,
     done: bool,
+    /// Kept after a failure, to be resumed (see [`ZarrOptions::resume`]).
+    keep: bool,
 }
 
 impl Staged {
@@ -981,12 +1198,77 @@ impl Staged {
             tmp,
             dest: dest.to_path_buf(),
             done: false,
+            keep: false,
         })
+    }
+
+    /// The resumable staging directory of `dest` (see [`ZarrOptions::resume`]): the one an
+    /// earlier run left, with its completion record, when its metadata matches this write's;
+    /// else a fresh one.
+    fn resume(
+        dest: &Path,
+        e: &Expr,
+        chunks: &[usize],
+        o: &ZarrOptions,
+    ) -> Result<(Staged, Array<Store>, Option<Arc<Record>>)> {
+        let shown = dest.display().to_string();
+        let name = dest
+            .file_name()
+            .ok_or_else(|| Error::arg(WRITE, format!("{shown} names no directory")))?
+            .to_string_lossy()
+            .into_owned();
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(WRITE, &shown, e))?;
+        let tmp = parent.join(format!(".{name}.rask-partial"));
+        let meta_files = ["zarr.json", ".zarray", ".zattrs"];
+        let read_meta = |dir: &Path| -> Vec<Option<Vec<u8>>> {
+            meta_files
+                .iter()
+                .map(|m| std::fs::read(dir.join(m)).ok())
+                .collect()
+        };
+        let before = if tmp.is_dir() {
+            Some(read_meta(&tmp))
+        } else {
+            std::fs::create_dir(&tmp).map_err(|e| Error::io(WRITE, &shown, e))?;
+            None
+        };
+        let mut array = create_array(&tmp, dest, e, chunks, o)?;
+        if before.is_some_and(|b| b != read_meta(&tmp)) {
+            // Another array was being written here: start over.
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(WRITE, tmp.display(), e))?;
+            std::fs::create_dir(&tmp).map_err(|e| Error::io(WRITE, &shown, e))?;
+            array = create_array(&tmp, dest, e, chunks, o)?;
+        }
+        let key_of = |idx: &[usize]| {
+            let idx: Vec<u64> = idx.iter().map(|&i| i as u64).collect();
+            array.chunk_key(&idx).as_str().to_string()
+        };
+        let record = Record::open(tmp.join(RECORD), &e.grid, key_of)?;
+        let staged = Staged {
+            tmp,
+            dest: dest.to_path_buf(),
+            done: false,
+            keep: true,
+        };
+        Ok((staged, array, Some(Arc::new(record))))
     }
 
     /// Moves the finished array into place (replacing what was there, for `overwrite`).
     fn commit(&mut self) -> Result<()> {
         let shown = self.dest.display().to_string();
+        if self.keep {
+            let record = self.tmp.join(RECORD);
+            match std::fs::remove_file(&record) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(WRITE, record.display(), e));
+                }
+                _ => {}
+            }
+        }
         let mut old = self.tmp.clone().into_os_string();
         old.push(".old");
         let old = PathBuf::from(old);
@@ -1015,7 +1297,7 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if !self.done {
+        if !self.done && !self.keep {
             std::fs::remove_dir_all(&self.tmp).ok();
         }
     }
@@ -1087,7 +1369,10 @@ fn create_array(
             ArrayMetadata::V2(m)
         }
     };
-    let store = FilesystemStore::new(dir).map_err(|e| fail(e.to_string()))?;
+    let store = FaultyStore::new(
+        FilesystemStore::new(dir).map_err(|e| fail(e.to_string()))?,
+        o.faults.clone(),
+    );
     let array = Array::new_with_metadata(Arc::new(store), "/", metadata)
         .map_err(|e| fail(e.to_string()))?;
     // Without zarrs' own `_zarrs` attribute: the attributes are the user's.
@@ -1202,11 +1487,33 @@ struct ZarrSink<T> {
     /// The store's directory, when chunks are stored as plain bytes: whole blocks are then
     /// written straight to their chunk files.
     raw_dir: Option<std::path::PathBuf>,
+    /// Faults to inject into chunk writes (tests).
+    faults: Option<Arc<Faults>>,
+    /// The completion record of a resumable write.
+    record: Option<Arc<Record>>,
     _t: std::marker::PhantomData<fn(T)>,
 }
 
 impl<T: Element + zarrs::array::Element> Collect for ZarrSink<T> {
-    fn put(&self, block: &[usize], _offset: &[usize], data: &BlockRef) -> Result<()> {
+    fn put(&self, block: &[usize], offset: &[usize], data: &BlockRef) -> Result<()> {
+        self.write(block, offset, data)?;
+        if let Some(r) = &self.record {
+            let idx: Vec<u64> = block.iter().map(|&b| b as u64).collect();
+            r.append(block, self.array.chunk_key(&idx).as_str())?;
+        }
+        Ok(())
+    }
+    fn name(&self) -> String {
+        format!("to_zarr({})", self.path)
+    }
+    fn done(&self, block: &[usize]) -> bool {
+        self.record.as_ref().is_some_and(|r| r.done.contains(block))
+    }
+}
+
+impl<T: Element + zarrs::array::Element> ZarrSink<T> {
+    /// Writes one block as one chunk (shard).
+    fn write(&self, block: &[usize], _offset: &[usize], data: &BlockRef) -> Result<()> {
         let view = downcast::<T>(data);
         if view.is_empty() {
             // The one block of an empty array: Zarr stores no chunk for it.
@@ -1220,6 +1527,9 @@ impl<T: Element + zarrs::array::Element> Collect for ZarrSink<T> {
             let k = self.array.chunk_key(&idx).as_str().to_string();
             let file = dir.join(&k);
             let io = |e: std::io::Error| Error::storage(WRITE, &self.path, Some(k.clone()), e);
+            if let Some(f) = &self.faults {
+                f.before_write(&k).map_err(io)?;
+            }
             if let Some(parent) = file.parent() {
                 std::fs::create_dir_all(parent).map_err(io)?;
             }
@@ -1249,8 +1559,5 @@ impl<T: Element + zarrs::array::Element> Collect for ZarrSink<T> {
         result.map_err(|e| Error::storage(WRITE, &self.path, key(), e))?;
         crate::exec::memory::record_written(view.len() * std::mem::size_of::<T>());
         Ok(())
-    }
-    fn name(&self) -> String {
-        format!("to_zarr({})", self.path)
     }
 }
