@@ -99,6 +99,7 @@
 
 mod array;
 pub(crate) mod block;
+pub mod calc;
 mod compute;
 mod element;
 mod error;
