@@ -498,7 +498,13 @@ impl Parser<'_> {
     }
 
     /// A binary operation, checking the depth of the tree it makes.
-    fn binary(&self, op: BinaryOp, lhs: Expression, rhs: Expression, column: usize) -> Result<Expression> {
+    fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: Expression,
+        rhs: Expression,
+        column: usize,
+    ) -> Result<Expression> {
         let e = Expression::Binary {
             op,
             lhs: Box::new(lhs),
@@ -1065,7 +1071,7 @@ fn eval_node(e: &Expression, inputs: &HashMap<String, ChunkedArray<f64>>) -> Res
                 Function::Log10 => {
                     let k = Unary::kernel("log10", "log10<float64>", f64::log10);
                     Value::Num(vals.remove(0).num().unary_kernel(k))
-                },
+                }
                 Function::Exp => Value::Num(vals.remove(0).num().exp()),
                 Function::Min | Function::Max => {
                     let mut it = vals.into_iter();

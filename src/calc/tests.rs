@@ -120,7 +120,11 @@ fn hostile_input_is_an_error_not_a_crash() {
     assert!(e.to_string().contains("bytes long"), "{e}");
     assert!(e.to_string().len() < 400);
     // Just under the depth limit still parses.
-    let ok = format!("{}a{}", "(".repeat(MAX_DEPTH / 2 - 2), ")".repeat(MAX_DEPTH / 2 - 2));
+    let ok = format!(
+        "{}a{}",
+        "(".repeat(MAX_DEPTH / 2 - 2),
+        ")".repeat(MAX_DEPTH / 2 - 2)
+    );
     p(&ok);
     // A tree built by hand deeper than the limit is refused by eval, not evaluated.
     let mut deep = Expression::Variable("a".into());
@@ -148,21 +152,25 @@ fn eval_ndvi_and_friends() {
     let inputs = arrays();
     let a = inputs["a"].compute().unwrap();
     let b = inputs["b"].compute().unwrap();
-    let ndvi = p("(b - a) / (b + a)").eval(&inputs).unwrap().compute().unwrap();
-    let want = Zip::from(&a).and(&b).map_collect(|&a, &b| (b - a) / (b + a));
+    let ndvi = p("(b - a) / (b + a)")
+        .eval(&inputs)
+        .unwrap()
+        .compute()
+        .unwrap();
+    let want = Zip::from(&a)
+        .and(&b)
+        .map_collect(|&a, &b| (b - a) / (b + a));
     assert!(same(&ndvi, &want));
     let w = p("where(a > 0 and b < 2, a ** 2, -b)")
         .eval(&inputs)
         .unwrap()
         .compute()
         .unwrap();
-    let want = Zip::from(&a).and(&b).map_collect(|&a, &b| {
-        if a > 0.0 && b < 2.0 {
-            a.powf(2.0)
-        } else {
-            -b
-        }
-    });
+    let want = Zip::from(&a).and(&b).map_collect(
+        |&a, &b| {
+            if a > 0.0 && b < 2.0 { a.powf(2.0) } else { -b }
+        },
+    );
     assert!(same(&w, &want));
     // Comparisons are 1 and 0; constants alone are a 0-d array.
     let c = p("a >= 0").eval(&inputs).unwrap().sum().compute().unwrap();
@@ -196,8 +204,18 @@ fn eval_fuses_into_one_stage() {
     let plan = y.sum().explain();
     let lines: Vec<&str> = plan.lines().collect();
     // Stage #0 reads both generators and runs every operation and the first step of the sum.
-    assert!(lines[1].contains("#0") && lines[1].contains("reduce"), "{plan}");
-    for op in ["random(seed=1)", "random(seed=2)", "sqrt", "where", "ln", "minimum(0.9)"] {
+    assert!(
+        lines[1].contains("#0") && lines[1].contains("reduce"),
+        "{plan}"
+    );
+    for op in [
+        "random(seed=1)",
+        "random(seed=2)",
+        "sqrt",
+        "where",
+        "ln",
+        "minimum(0.9)",
+    ] {
         assert!(lines[2].contains(op), "{op} is not fused: {plan}");
     }
     assert!(!plan.contains("#4"), "{plan}");
@@ -284,8 +302,7 @@ fn eager(e: &Expression, vars: &HashMap<String, ArrayD<f64>>, shape: &[usize]) -
 
 fn same(x: &ArrayD<f64>, y: &ArrayD<f64>) -> bool {
     x.shape() == y.shape()
-        && x
-            .iter()
+        && x.iter()
             .zip(y.iter())
             .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
 }
@@ -313,19 +330,21 @@ fn arb_expression() -> impl Strategy<Value = Expression> {
             BinaryOp::Or,
         ];
         prop_oneof![
-            (prop::sample::select(vec![UnaryOp::Neg, UnaryOp::Not]), inner.clone()).prop_map(
-                |(op, e)| Expression::Unary {
+            (
+                prop::sample::select(vec![UnaryOp::Neg, UnaryOp::Not]),
+                inner.clone()
+            )
+                .prop_map(|(op, e)| Expression::Unary {
                     op,
                     operand: Box::new(e)
-                }
-            ),
-            (prop::sample::select(binops), inner.clone(), inner.clone()).prop_map(
-                |(op, l, r)| Expression::Binary {
+                }),
+            (prop::sample::select(binops), inner.clone(), inner.clone()).prop_map(|(op, l, r)| {
+                Expression::Binary {
                     op,
                     lhs: Box::new(l),
-                    rhs: Box::new(r)
+                    rhs: Box::new(r),
                 }
-            ),
+            }),
             (
                 prop::sample::select(Function::ALL.to_vec()),
                 prop::collection::vec(inner, 3..=4)

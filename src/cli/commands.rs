@@ -131,7 +131,9 @@ pub(crate) fn info(a: &InfoArgs, _run: &RunOptions, out: &mut dyn Write) -> Resu
 /// the band axis. A Zarr array's fill value is not nodata unless its attributes say so
 /// (`nodata` or `_FillValue`).
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  rask stats scene.zarr\n  rask stats scene.zarr --band 2 --json")]
+#[command(
+    after_help = "Examples:\n  rask stats scene.zarr\n  rask stats scene.zarr --band 2 --json"
+)]
 pub(crate) struct StatsArgs {
     /// The raster: a Zarr array directory, a .npy file or a GeoTIFF
     path: PathBuf,
@@ -217,8 +219,7 @@ pub(crate) fn stats(a: &StatsArgs, run: &RunOptions, out: &mut dyn Write) -> Res
         })
         .collect();
     let write = |out: &mut dyn Write, s: String| {
-        out.write_all(s.as_bytes())
-            .map_err(|e| io_err("stats", e))
+        out.write_all(s.as_bytes()).map_err(|e| io_err("stats", e))
     };
     if a.json {
         let num = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
@@ -318,10 +319,15 @@ pub(crate) struct CalcArgs {
 /// Checks that `name` can name an input in an expression.
 fn check_input_name(name: &str, arg: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     ensure(ok, "calc", || {
-        format!("-i {arg}: '{name}' is not a name (letters, digits and _, not starting with a digit)")
+        format!(
+            "-i {arg}: '{name}' is not a name (letters, digits and _, not starting with a digit)"
+        )
     })?;
     ensure(!RESERVED.contains(&name), "calc", || {
         format!("-i {arg}: '{name}' is reserved ({})", RESERVED.join(", "))
@@ -358,8 +364,10 @@ pub(crate) fn calc(a: &CalcArgs, run: &RunOptions, out: &mut dyn Write) -> Resul
     ensure(!used.is_empty(), "calc", || {
         "the expression reads no input: there is nothing to compute over".into()
     })?;
-    let used_rasters: Vec<&(String, Raster)> =
-        rasters.iter().filter(|(n, _)| used.contains(&n.as_str())).collect();
+    let used_rasters: Vec<&(String, Raster)> = rasters
+        .iter()
+        .filter(|(n, _)| used.contains(&n.as_str()))
+        .collect();
     let georef = common_georef(&used_rasters)?;
     let inputs: HashMap<String, ChunkedArray<f64>> = used_rasters
         .iter()
@@ -386,9 +394,7 @@ pub(crate) fn calc(a: &CalcArgs, run: &RunOptions, out: &mut dyn Write) -> Resul
             }
             Some(v)
         }
-        None if float_out && used_rasters.iter().any(|(_, r)| r.nodata.is_some()) => {
-            Some(f64::NAN)
-        }
+        None if float_out && used_rasters.iter().any(|(_, r)| r.nodata.is_some()) => Some(f64::NAN),
         None => None,
     };
     let mut output = a.write.output(&a.output, y.shape())?;
@@ -461,8 +467,10 @@ fn common_georef(inputs: &[&(String, Raster)]) -> Result<Georef> {
 /// Convert between Zarr, .npy and GeoTIFF (by the output's extension), streaming block by
 /// block; nodata and georeferencing are kept.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  rask convert image.npy image.zarr --chunks 512,512\n  \
-    rask convert scene.tif scene.zarr --compression deflate")]
+#[command(
+    after_help = "Examples:\n  rask convert image.npy image.zarr --chunks 512,512\n  \
+    rask convert scene.tif scene.zarr --compression deflate"
+)]
 pub(crate) struct ConvertArgs {
     /// The input: a Zarr array directory, a .npy file or a GeoTIFF
     input: PathBuf,

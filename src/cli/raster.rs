@@ -209,7 +209,10 @@ impl Format {
     pub fn of_input(path: &Path) -> Result<Format> {
         let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path.display(), e))?;
         if meta.is_dir() {
-            if ["zarr.json", ".zarray"].iter().any(|m| path.join(m).is_file()) {
+            if ["zarr.json", ".zarray"]
+                .iter()
+                .any(|m| path.join(m).is_file())
+            {
                 return Ok(Format::Zarr);
             }
             return Err(Error::storage(
@@ -571,7 +574,10 @@ impl Output {
                     opts = opts.attribute("nodata", json_f64(v));
                 }
                 if let Some(gt) = self.georef.geotransform {
-                    opts = opts.attribute("geotransform", gt.iter().map(|&v| json_f64(v)).collect::<Vec<_>>());
+                    opts = opts.attribute(
+                        "geotransform",
+                        gt.iter().map(|&v| json_f64(v)).collect::<Vec<_>>(),
+                    );
                 }
                 if let Some(e) = self.georef.epsg {
                     opts = opts
@@ -595,7 +601,10 @@ impl Output {
                 if self.chunks.is_some() {
                     return Err(Error::arg(
                         "output",
-                        format!("{}: .npy files have no chunks; drop --chunks", self.path.display()),
+                        format!(
+                            "{}: .npy files have no chunks; drop --chunks",
+                            self.path.display()
+                        ),
                     ));
                 }
                 x.to_npy_with(&self.path, config)
