@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::raster::{AnyArray, Georef, Output, OutputCompression, Raster, json_f64, parse_dtype};
+use super::raster::{AnyArray, Output, OutputCompression, Raster, json_f64, parse_dtype};
 use super::{RunOptions, ensure};
 use crate::calc::{Expression, RESERVED};
 use crate::element::DType;
 use crate::error::{Error, Result};
+use crate::geo::GeoInfo;
 use crate::{ChunkedArray, compute_all_with};
 
 fn dtype_arg(s: &str) -> std::result::Result<DType, String> {
@@ -84,7 +85,12 @@ pub(crate) struct InfoArgs {
 
 pub(crate) fn info(a: &InfoArgs, _run: &RunOptions, out: &mut dyn Write) -> Result<()> {
     let r = Raster::open(&a.path)?;
-    let crs = r.georef.epsg.map(|e| format!("EPSG:{e}"));
+    let crs = r
+        .geo
+        .as_ref()
+        .and_then(|g| g.epsg)
+        .map(|e| format!("EPSG:{e}"));
+    let gt = r.geo.as_ref().map(|g| g.geotransform);
     if a.json {
         let v = json!({
             "path": r.path.display().to_string(),
@@ -94,7 +100,7 @@ pub(crate) fn info(a: &InfoArgs, _run: &RunOptions, out: &mut dyn Write) -> Resu
             "chunks": r.chunks,
             "compression": r.compression,
             "crs": crs,
-            "geotransform": r.georef.geotransform.map(|g| g.map(json_f64).to_vec()),
+            "geotransform": gt.map(|g| g.map(json_f64).to_vec()),
             "nodata": r.nodata.map(json_f64),
         });
         writeln!(out, "{v}").map_err(|e| io_err("info", e))?;
@@ -110,9 +116,7 @@ pub(crate) fn info(a: &InfoArgs, _run: &RunOptions, out: &mut dyn Write) -> Resu
         r.chunks,
         r.compression,
         crs.as_deref().unwrap_or("none"),
-        r.georef
-            .geotransform
-            .map(|g| format!("{g:?}"))
+        gt.map(|g| format!("{g:?}"))
             .unwrap_or_else(|| "none".into()),
         r.nodata
             .map(|v| v.to_string())
@@ -368,7 +372,7 @@ pub(crate) fn calc(a: &CalcArgs, run: &RunOptions, out: &mut dyn Write) -> Resul
         .iter()
         .filter(|(n, _)| used.contains(&n.as_str()))
         .collect();
-    let georef = common_georef(&used_rasters)?;
+    let geo = common_geo(&used_rasters)?;
     let inputs: HashMap<String, ChunkedArray<f64>> = used_rasters
         .iter()
         .map(|(n, r)| (n.clone(), r.masked_f64()))
@@ -399,7 +403,7 @@ pub(crate) fn calc(a: &CalcArgs, run: &RunOptions, out: &mut dyn Write) -> Resul
     };
     let mut output = a.write.output(&a.output, y.shape())?;
     output.nodata = nodata;
-    output.georef = georef;
+    output.geo = geo;
     let stats = output.write(&AnyArray::from_f64(&y, dtype)?, &run.config())?;
     if !run.quiet {
         let _ = writeln!(
@@ -433,33 +437,32 @@ fn representable(v: f64, dtype: DType) -> bool {
 
 /// The georeferencing of inputs that must agree: the first one's, or an error naming two
 /// inputs whose grids differ.
-fn common_georef(inputs: &[&(String, Raster)]) -> Result<Georef> {
+fn common_geo(inputs: &[&(String, Raster)]) -> Result<Option<GeoInfo>> {
     let mut first: Option<&(String, Raster)> = None;
     for item in inputs {
-        let g = &item.1.georef;
-        if g.geotransform.is_none() && g.epsg.is_none() {
-            continue;
-        }
+        let Some(g) = &item.1.geo else { continue };
         match first {
             None => first = Some(item),
-            Some(f) if f.1.georef != *g => {
-                return Err(Error::arg(
-                    "calc",
-                    format!(
-                        "the inputs '{}' ({}) and '{}' ({}) lie on different grids: {:?} and {:?}",
-                        f.0,
-                        f.1.path.display(),
-                        item.0,
-                        item.1.path.display(),
-                        f.1.georef,
-                        g
-                    ),
-                ));
+            Some(f) => {
+                let fg = f.1.geo.as_ref().expect("has geo");
+                if !fg.same_grid(g) {
+                    return Err(Error::arg(
+                        "calc",
+                        format!(
+                            "the inputs '{}' ({}) and '{}' ({}) lie on different grids: {} and {}",
+                            f.0,
+                            f.1.path.display(),
+                            item.0,
+                            item.1.path.display(),
+                            fg,
+                            g
+                        ),
+                    ));
+                }
             }
-            Some(_) => {}
         }
     }
-    Ok(first.map(|f| f.1.georef.clone()).unwrap_or_default())
+    Ok(first.and_then(|f| f.1.geo.clone()))
 }
 
 // ---------------------------------------------------------------- convert
@@ -487,7 +490,7 @@ pub(crate) fn convert(a: &ConvertArgs, run: &RunOptions, out: &mut dyn Write) ->
     let r = Raster::open(&a.input)?;
     let mut output = a.write.output(&a.output, &r.shape)?;
     output.nodata = r.nodata;
-    output.georef = r.georef.clone();
+    output.geo = r.geo.clone();
     let array = match a.dtype {
         Some(d) if d != r.dtype => r.array.cast(d)?,
         _ => r.array.clone(),

@@ -26,7 +26,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::{Args, Parser, Subcommand};
 
-pub use raster::{AnyArray, Format, Georef, Output, OutputCompression, Raster, parse_dtype};
+pub use raster::{AnyArray, Format, Output, OutputCompression, Raster, parse_dtype};
 
 use crate::error::{Error, Result};
 use crate::exec::Config;

@@ -15,8 +15,9 @@ use serde_json::{Map, Value, json};
 use crate::element::{DType, Element};
 use crate::error::{Error, Result};
 use crate::exec::{Config, RunStats};
+use crate::geo::GeoInfo;
 use crate::io::zarr::{Compression, ZarrOptions, open_zarr};
-use crate::{ChunkedArray, npy_info, open_npy};
+use crate::{ChunkedArray, TiffCompression, TiffOptions, npy_info, open_npy, open_tiff};
 
 /// A lazy array of any element type.
 #[derive(Clone)]
@@ -266,15 +267,6 @@ fn extension(path: &Path) -> Option<String> {
         .map(|e| e.to_ascii_lowercase())
 }
 
-/// Where a raster's pixels lie: an affine geotransform (GDAL's order) and a CRS.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Georef {
-    /// The geotransform, GDAL's six coefficients.
-    pub geotransform: Option<[f64; 6]>,
-    /// The EPSG code of the coordinate reference system.
-    pub epsg: Option<u32>,
-}
-
 /// An input raster: what its metadata says, and its lazy array.
 #[derive(Clone, Debug)]
 pub struct Raster {
@@ -292,10 +284,12 @@ pub struct Raster {
     pub chunks: Vec<usize>,
     /// How the data is compressed on disk, in words.
     pub compression: String,
-    /// The value that marks missing pixels.
+    /// The value that marks missing pixels: GeoTIFF's nodata tag; in Zarr the `nodata` or
+    /// `_FillValue` attribute (never the array's fill value, which only says what unwritten
+    /// chunks hold).
     pub nodata: Option<f64>,
-    /// The georeferencing, when the file has any.
-    pub georef: Georef,
+    /// The georeferencing (geotransform, EPSG code), when the file has any.
+    pub geo: Option<GeoInfo>,
     /// The lazy array.
     pub array: AnyArray,
 }
@@ -310,12 +304,7 @@ impl Raster {
         match Format::of_input(path)? {
             Format::Zarr => open_zarr_raster(path),
             Format::Npy => open_npy_raster(path),
-            Format::Tiff => Err(Error::storage(
-                "open",
-                path.display(),
-                None,
-                "GeoTIFF input is not supported by this build yet",
-            )),
+            Format::Tiff => open_tiff_raster(path),
         }
     }
 
@@ -351,7 +340,47 @@ fn open_npy_raster(path: &Path) -> Result<Raster> {
         chunks,
         compression: "none".into(),
         nodata: None,
-        georef: Georef::default(),
+        geo: None,
+        array,
+    })
+}
+
+fn open_tiff_raster(path: &Path) -> Result<Raster> {
+    let t = open_tiff(path)?;
+    let [th, tw] = t.tile_shape();
+    let format_detail = format!(
+        "GeoTIFF ({}{} {th}x{tw}, {} band{}{})",
+        if t.is_bigtiff() { "BigTIFF, " } else { "" },
+        if t.is_tiled() { "tiles" } else { "strips" },
+        t.bands(),
+        if t.bands() == 1 { "" } else { "s" },
+        if t.bands() > 1 {
+            if t.is_planar() {
+                ", band-interleaved"
+            } else {
+                ", pixel-interleaved"
+            }
+        } else {
+            ""
+        }
+    );
+    let compression = match t.predictor() {
+        1 => t.compression().to_string(),
+        p => format!("{} (predictor {p})", t.compression()),
+    };
+    let geo = t.geo().cloned();
+    let (shape, chunks, dtype) = (t.shape().to_vec(), t.chunks(), t.dtype());
+    let array = of_dtype!(dtype, T => t.clone().into_typed::<T>()?);
+    Ok(Raster {
+        path: path.to_path_buf(),
+        format: Format::Tiff,
+        format_detail,
+        shape,
+        dtype,
+        chunks,
+        compression,
+        nodata: geo.as_ref().and_then(|g| g.nodata),
+        geo,
         array,
     })
 }
@@ -375,9 +404,11 @@ fn open_zarr_raster(path: &Path) -> Result<Raster> {
     let z = open_zarr(path)?;
     let meta = zarr_metadata(path);
     let (format_detail, compression) = describe_zarr(&meta);
-    let attrs = z.attributes().clone();
-    let nodata = nodata_of(&attrs);
-    let georef = georef_of(&attrs);
+    let geo = z.geo().cloned();
+    let nodata = geo
+        .as_ref()
+        .and_then(|g| g.nodata)
+        .or_else(|| nodata_of(z.attributes()));
     let shape = z.shape().to_vec();
     let chunks = z.chunks();
     let dtype = z.dtype();
@@ -391,7 +422,7 @@ fn open_zarr_raster(path: &Path) -> Result<Raster> {
         chunks,
         compression,
         nodata,
-        georef,
+        geo,
         array,
     })
 }
@@ -477,28 +508,6 @@ fn nodata_of(attrs: &Map<String, Value>) -> Option<f64> {
         .find_map(|k| attrs.get(*k).and_then(json_number))
 }
 
-fn georef_of(attrs: &Map<String, Value>) -> Georef {
-    let geotransform = attrs
-        .get("geotransform")
-        .and_then(Value::as_array)
-        .and_then(|a| {
-            let v: Vec<f64> = a.iter().filter_map(json_number).collect();
-            <[f64; 6]>::try_from(v).ok()
-        });
-    let epsg = attrs
-        .get("epsg")
-        .and_then(Value::as_u64)
-        .and_then(|e| u32::try_from(e).ok())
-        .or_else(|| {
-            attrs
-                .get("crs")
-                .and_then(Value::as_str)
-                .and_then(|s| s.strip_prefix("EPSG:"))
-                .and_then(|s| s.parse().ok())
-        });
-    Georef { geotransform, epsg }
-}
-
 /// How an output is compressed (`--compression`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputCompression {
@@ -526,8 +535,8 @@ pub struct Output {
     pub overwrite: bool,
     /// The nodata value to record.
     pub nodata: Option<f64>,
-    /// The georeferencing to record.
-    pub georef: Georef,
+    /// The georeferencing to record (its nodata is replaced by [`nodata`](Self::nodata)).
+    pub geo: Option<GeoInfo>,
 }
 
 impl Output {
@@ -548,7 +557,7 @@ impl Output {
             compression: OutputCompression::default(),
             overwrite,
             nodata: None,
-            georef: Georef::default(),
+            geo: None,
         })
     }
 
@@ -558,6 +567,17 @@ impl Output {
     }
 
     fn write_typed<T: Element>(&self, x: &ChunkedArray<T>, config: &Config) -> Result<RunStats> {
+        // The georeferencing (with the output's nodata) travels on the array; the writers
+        // record it (Zarr attributes, GeoTIFF tags).
+        let x = match &self.geo {
+            Some(g) => {
+                let mut g = g.clone();
+                g.nodata = self.nodata;
+                x.with_geo(g)
+            }
+            None => x.without_geo(),
+        };
+        let x = &x;
         match self.format {
             Format::Zarr => {
                 let mut opts = ZarrOptions::default()
@@ -570,19 +590,8 @@ impl Output {
                 if let Some(c) = &self.chunks {
                     opts = opts.chunks(c);
                 }
-                if let Some(v) = self.nodata {
+                if let (Some(v), None) = (self.nodata, &self.geo) {
                     opts = opts.attribute("nodata", json_f64(v));
-                }
-                if let Some(gt) = self.georef.geotransform {
-                    opts = opts.attribute(
-                        "geotransform",
-                        gt.iter().map(|&v| json_f64(v)).collect::<Vec<_>>(),
-                    );
-                }
-                if let Some(e) = self.georef.epsg {
-                    opts = opts
-                        .attribute("epsg", e)
-                        .attribute("crs", format!("EPSG:{e}"));
                 }
                 let nd = x.ndim();
                 if nd >= 2 {
@@ -609,13 +618,44 @@ impl Output {
                 }
                 x.to_npy_with(&self.path, config)
             }
-            Format::Tiff => Err(Error::arg(
-                "output",
-                format!(
-                    "{}: GeoTIFF output is not supported by this build yet",
-                    self.path.display()
-                ),
-            )),
+            Format::Tiff => {
+                let mut opts = TiffOptions::default()
+                    .overwrite(self.overwrite)
+                    .compression(match self.compression {
+                        OutputCompression::Zstd => TiffCompression::Zstd { level: 3 },
+                        OutputCompression::Deflate => TiffCompression::Deflate { level: 6 },
+                        OutputCompression::None => TiffCompression::None,
+                    });
+                if let Some(c) = &self.chunks {
+                    let n = c.len();
+                    let ok = n >= 2
+                        && c[n - 1] == c[n - 2]
+                        && c[n - 1] % 16 == 0
+                        && c[..n - 2].iter().all(|&v| v == 1);
+                    if !ok {
+                        return Err(Error::arg(
+                            "output",
+                            format!(
+                                "{}: GeoTIFF tiles are square and a multiple of 16, such as \
+                                 --chunks 256,256; got {c:?}",
+                                self.path.display()
+                            ),
+                        ));
+                    }
+                    opts = opts.tile(c[n - 1]);
+                }
+                if self.nodata.is_some() && self.geo.is_none() {
+                    return Err(Error::arg(
+                        "output",
+                        format!(
+                            "{}: the nodata value cannot be recorded in a GeoTIFF without \
+                             georeferencing; write .zarr or .npy instead",
+                            self.path.display()
+                        ),
+                    ));
+                }
+                x.to_tiff_with(&self.path, &opts, config)
+            }
         }
     }
 }
@@ -647,15 +687,12 @@ mod tests {
     }
 
     #[test]
-    fn nodata_and_georef_from_attributes() {
-        let attrs: Map<String, Value> = serde_json::from_str(
-            r#"{"_FillValue": "NaN", "crs": "EPSG:32633", "geotransform": [1, 2, 0, 4, 0, -2]}"#,
-        )
-        .unwrap();
+    fn nodata_from_attributes() {
+        let attrs: Map<String, Value> =
+            serde_json::from_str(r#"{"_FillValue": "NaN", "other": 1}"#).unwrap();
         assert!(nodata_of(&attrs).unwrap().is_nan());
-        let g = georef_of(&attrs);
-        assert_eq!(g.epsg, Some(32633));
-        assert_eq!(g.geotransform, Some([1.0, 2.0, 0.0, 4.0, 0.0, -2.0]));
+        let attrs: Map<String, Value> = serde_json::from_str(r#"{"nodata": -9999}"#).unwrap();
+        assert_eq!(nodata_of(&attrs), Some(-9999.0));
         assert_eq!(nodata_of(&Map::new()), None);
     }
 }
