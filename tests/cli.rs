@@ -520,3 +520,188 @@ fn the_built_binary_runs() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/no/such.npy"));
 }
+
+/// A georeferenced 2-band uint16 GeoTIFF with nodata 0 in places, and its values.
+fn geotiff(d: &Path) -> (PathBuf, Array3<u16>) {
+    let a = Array3::from_shape_fn((2, 100, 80), |(b, i, j)| {
+        if (i + j) % 13 == 0 {
+            0
+        } else {
+            (b as u16 + 1) * 1000 + ((i * 80 + j) % 997) as u16
+        }
+    });
+    let g = rask::GeoInfo::new([500_000.0, 10.0, 0.0, 4_600_000.0, 0.0, -10.0])
+        .with_epsg(32633)
+        .with_nodata(0.0);
+    let path = d.join("scene.tif");
+    ChunkedArray::from_ndarray(a.view(), &[1, 64, 64])
+        .with_geo(g)
+        .to_tiff(&path, &rask::TiffOptions::default())
+        .unwrap();
+    (path, a)
+}
+
+#[test]
+fn geotiff_info_stats_calc_and_convert() {
+    let d = dir("geotiff");
+    let (tif, a) = geotiff(&d);
+    let text = ok(&["info", p(&tif)]);
+    for want in [
+        "GeoTIFF",
+        "2 bands",
+        "uint16",
+        "EPSG:32633",
+        "500000.0, 10.0",
+        "nodata:       0",
+    ] {
+        assert!(text.contains(want), "{want} missing: {text}");
+    }
+    let v: Value = serde_json::from_str(&ok(&["stats", p(&tif), "--json"])).unwrap();
+    for b in 0..2 {
+        let band = a.index_axis(Axis(0), b);
+        let (count, mean, std, min, max) = eager_stats(band.iter().map(|&x| x as f64), Some(0.0));
+        let got = &v["bands"][b];
+        assert_eq!(got["count"], count);
+        for (key, want) in [("mean", mean), ("std", std), ("min", min), ("max", max)] {
+            assert!(close(got[key].as_f64().unwrap(), want), "band {b} {key}");
+        }
+    }
+    // Band math from GeoTIFF to GeoTIFF keeps the grid; nodata pixels come out NaN.
+    let b1 = d.join("b1.zarr");
+    ok(&[
+        "calc",
+        "x",
+        "-i",
+        &format!("x={}", p(&tif)),
+        "-o",
+        p(&b1),
+        "--dtype",
+        "uint16",
+        "--nodata",
+        "0",
+        "-q",
+    ]);
+    let out = d.join("ratio.tif");
+    ok(&[
+        "calc",
+        "(a - b) / (a + b)",
+        "-i",
+        &format!("a={}", p(&tif)),
+        "-i",
+        &format!("b={}", p(&b1)),
+        "-o",
+        p(&out),
+        "-q",
+    ]);
+    let t = rask::open_tiff(&out).unwrap();
+    assert_eq!(t.geo().unwrap().epsg, Some(32633));
+    assert!(t.geo().unwrap().nodata.unwrap().is_nan());
+    let got = t.into_typed::<f32>().unwrap().compute().unwrap();
+    assert_eq!(got.shape(), &[2, 100, 80]);
+    for (g, &x) in got.iter().zip(a.iter()) {
+        if x == 0 {
+            assert!(g.is_nan())
+        } else {
+            assert_eq!(*g, 0.0)
+        }
+    }
+    // GeoTIFF -> Zarr -> GeoTIFF keeps values, grid and nodata.
+    let (z, back) = (d.join("c.zarr"), d.join("back.tif"));
+    ok(&["convert", p(&tif), p(&z), "-q"]);
+    ok(&[
+        "convert",
+        p(&z),
+        p(&back),
+        "--chunks",
+        "32,32",
+        "--compression",
+        "deflate",
+        "-q",
+    ]);
+    let t = rask::open_tiff(&back).unwrap();
+    assert_eq!(t.tile_shape(), [32, 32]);
+    assert_eq!(t.geo(), rask::open_tiff(&tif).unwrap().geo());
+    assert_eq!(
+        t.into_typed::<u16>().unwrap().compute().unwrap(),
+        a.into_dyn()
+    );
+    let e = fails(
+        &[
+            "convert",
+            p(&tif),
+            p(&d.join("bad.tif")),
+            "--chunks",
+            "30,30",
+        ],
+        1,
+    );
+    assert!(e.contains("multiple of 16"), "{e}");
+    // Inputs on different grids are refused, naming both.
+    let other = d.join("other.tif");
+    ChunkedArray::<u16>::ones(&[2, 100, 80], &[1, 50, 80])
+        .with_geo(rask::GeoInfo::new([0.0, 1.0, 0.0, 0.0, 0.0, -1.0]))
+        .to_tiff(&other, &rask::TiffOptions::default())
+        .unwrap();
+    let e = fails(
+        &[
+            "calc",
+            "a + b",
+            "-i",
+            &format!("a={}", p(&tif)),
+            "-i",
+            &format!("b={}", p(&other)),
+            "-o",
+            p(&d.join("x.zarr")),
+        ],
+        1,
+    );
+    assert!(
+        e.contains("different grids") && e.contains("scene.tif") && e.contains("other.tif"),
+        "{e}"
+    );
+}
+
+/// `gdalinfo -stats` agrees with `rask stats` on a GeoTIFF with nodata (when GDAL is there).
+#[test]
+fn stats_agree_with_gdalinfo() {
+    let Ok(probe) = std::process::Command::new("gdalinfo")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("gdalinfo not found; skipped");
+        return;
+    };
+    assert!(probe.status.success());
+    let d = dir("gdal");
+    let (tif, _) = geotiff(&d);
+    let v: Value = serde_json::from_str(&ok(&["stats", p(&tif), "--json"])).unwrap();
+    let g = std::process::Command::new("gdalinfo")
+        .args(["-stats", "-json", p(&tif)])
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    let gv: Value = serde_json::from_slice(&g.stdout).unwrap();
+    for b in 0..2 {
+        let gb = &gv["bands"][b];
+        let rb = &v["bands"][b];
+        // The full-precision figures are in the metadata (the top-level ones are rounded).
+        let md = &gb["metadata"][""];
+        for (gk, rk) in [
+            ("MEAN", "mean"),
+            ("STDDEV", "std"),
+            ("MINIMUM", "min"),
+            ("MAXIMUM", "max"),
+        ] {
+            let x: f64 = md[format!("STATISTICS_{gk}")]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let y = rb[rk].as_f64().unwrap();
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                "band {b} {gk}: gdal {x}, rask {y}"
+            );
+        }
+    }
+}
