@@ -111,6 +111,9 @@
 
 mod array;
 pub(crate) mod block;
+pub mod calc;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod compute;
 mod element;
 mod error;

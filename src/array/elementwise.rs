@@ -34,6 +34,11 @@ pub trait IntoOperand<T: Element> {
     fn into_operand(self) -> Operand<T>;
 }
 
+impl<T: Element> IntoOperand<T> for Operand<T> {
+    fn into_operand(self) -> Operand<T> {
+        self
+    }
+}
 impl<T: Element> IntoOperand<T> for T {
     fn into_operand(self) -> Operand<T> {
         Operand::Scalar(self)
