@@ -104,8 +104,11 @@ mod element;
 mod error;
 mod exec;
 mod grid;
+pub mod data;
+pub mod image;
 pub mod io;
 pub mod kernels;
+pub mod pipelines;
 pub(crate) mod plan;
 
 pub use array::stats::{Integer, UnknownLen, histogram_bin_edges};
