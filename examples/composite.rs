@@ -29,7 +29,11 @@ fn main() {
             .str("rgb")
             .unwrap_or("2,1,0")
             .split(',')
-            .map(|b| b.trim().parse::<usize>().map_err(|e| format!("--rgb {b:?}: {e}")))
+            .map(|b| {
+                b.trim()
+                    .parse::<usize>()
+                    .map_err(|e| format!("--rgb {b:?}: {e}"))
+            })
             .collect::<Result<_, _>>()?;
         let rgb: [usize; 3] = rgb
             .try_into()

@@ -54,7 +54,11 @@ fn main() {
             bands.path.display(),
             shape[shape.len() - 2],
             shape[shape.len() - 1],
-            if cloud.is_some() { "cloud-masked" } else { "no cloud mask" }
+            if cloud.is_some() {
+                "cloud-masked"
+            } else {
+                "no cloud mask"
+            }
         );
         println!(
             "  valid pixels   {:>10} of {} ({:.1} %)",

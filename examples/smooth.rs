@@ -46,7 +46,8 @@ fn main() {
         opts.attributes = r.geo_attributes();
         opts.attributes
             .insert("filter".into(), format!("{filter:?}").into());
-        let rstats = s.to_zarr_with(&zpath, &opts, &rask::Config::default())
+        let rstats = s
+            .to_zarr_with(&zpath, &opts, &rask::Config::default())
             .map_err(|e| e.to_string())?;
         let stored = rask::open_zarr_typed::<f32>(&zpath).map_err(|e| e.to_string())?;
         // How much the filter changed the band: the mean absolute difference over valid pixels.
@@ -59,7 +60,10 @@ fn main() {
             .map_err(|e| e.to_string())?
             .into_iter();
         let mut next = || -> Result<f32, String> {
-            res.next().ok_or("missing result")?.into_scalar().map_err(|e| e.to_string())
+            res.next()
+                .ok_or("missing result")?
+                .into_scalar()
+                .map_err(|e| e.to_string())
         };
         let (diff, sd0, sd1) = (next()?, next()?, next()?);
         let png = out.join("smooth.png");

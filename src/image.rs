@@ -24,7 +24,13 @@ use crate::error::{Error, Result};
 /// this one keeps a preview's buffer sane).
 pub const MAX_PNG_SIDE: usize = 1 << 16;
 
-fn encode_png(path: &Path, width: usize, height: usize, data: &[u8], channels: usize) -> Result<()> {
+fn encode_png(
+    path: &Path,
+    width: usize,
+    height: usize,
+    data: &[u8],
+    channels: usize,
+) -> Result<()> {
     const OP: &str = "write_png";
     if width == 0 || height == 0 || width > MAX_PNG_SIDE || height > MAX_PNG_SIDE {
         return Err(Error::arg(
@@ -82,12 +88,22 @@ fn encode_png(path: &Path, width: usize, height: usize, data: &[u8], channels: u
 /// # std::fs::remove_file(&path).ok();
 /// # Ok::<(), rask::Error>(())
 /// ```
-pub fn write_png_gray(path: impl AsRef<Path>, width: usize, height: usize, data: &[u8]) -> Result<()> {
+pub fn write_png_gray(
+    path: impl AsRef<Path>,
+    width: usize,
+    height: usize,
+    data: &[u8],
+) -> Result<()> {
     encode_png(path.as_ref(), width, height, data, 1)
 }
 
 /// Writes an 8-bit RGB PNG from `width * height * 3` bytes (`r, g, b` per pixel, row by row).
-pub fn write_png_rgb(path: impl AsRef<Path>, width: usize, height: usize, data: &[u8]) -> Result<()> {
+pub fn write_png_rgb(
+    path: impl AsRef<Path>,
+    width: usize,
+    height: usize,
+    data: &[u8],
+) -> Result<()> {
     encode_png(path.as_ref(), width, height, data, 3)
 }
 
@@ -214,7 +230,11 @@ fn check_range(op: &str, (lo, hi): (f64, f64)) -> Result<()> {
 /// assert_eq!((img[[0, 1, 0]], img[[0, 1, 3]], img[[0, 2, 3]]), (128, 255, 0));
 /// # Ok::<(), rask::Error>(())
 /// ```
-pub fn colorize(values: ArrayView2<'_, f64>, range: (f64, f64), cmap: ColorMap) -> Result<Array3<u8>> {
+pub fn colorize(
+    values: ArrayView2<'_, f64>,
+    range: (f64, f64),
+    cmap: ColorMap,
+) -> Result<Array3<u8>> {
     check_range("colorize", range)?;
     let (h, w) = values.dim();
     let span = range.1 - range.0;
@@ -223,7 +243,11 @@ pub fn colorize(values: ArrayView2<'_, f64>, range: (f64, f64), cmap: ColorMap) 
         if v.is_nan() {
             continue;
         }
-        let t = if span > 0.0 { (v - range.0) / span } else { 0.5 };
+        let t = if span > 0.0 {
+            (v - range.0) / span
+        } else {
+            0.5
+        };
         let [r, g, b] = cmap.color(t);
         out[[i, j, 0]] = r;
         out[[i, j, 1]] = g;
@@ -293,7 +317,10 @@ pub fn percentile_stretch(
     let flat: Vec<f64> = values.iter().copied().collect();
     let range = percentile_range(&flat, percentiles)?;
     let r = range.unwrap_or((0.0, 0.0));
-    Ok((values.mapv(|v| if v.is_nan() { 0 } else { to_byte(v, r) }), range))
+    Ok((
+        values.mapv(|v| if v.is_nan() { 0 } else { to_byte(v, r) }),
+        range,
+    ))
 }
 
 /// Stretches three bands, each between its own `percentiles`, to an RGBA image
@@ -329,7 +356,10 @@ pub fn stretch_rgb(
             .collect();
         ranges[k] = percentile_range(&valid, percentiles)?;
     }
-    Ok((rgba(bands, &ranges.map(|r| r.unwrap_or((0.0, 0.0)))), ranges))
+    Ok((
+        rgba(bands, &ranges.map(|r| r.unwrap_or((0.0, 0.0)))),
+        ranges,
+    ))
 }
 
 fn rgba(bands: [ArrayView2<'_, f64>; 3], ranges: &[(f64, f64); 3]) -> Array3<u8> {
@@ -431,10 +461,7 @@ pub fn preview<T: Number>(
                 options.bands.clone()
             };
             if !matches!(bands.len(), 1 | 3) {
-                return Err(Error::arg(
-                    OP,
-                    format!("needs 1 or 3 bands, got {bands:?}"),
-                ));
+                return Err(Error::arg(OP, format!("needs 1 or 3 bands, got {bands:?}")));
             }
             if let Some(&b) = bands.iter().find(|&&b| b >= nb) {
                 return Err(Error::arg(
@@ -447,7 +474,9 @@ pub fn preview<T: Number>(
         _ => {
             return Err(Error::arg(
                 OP,
-                format!("needs a 2-d (rows, cols) or 3-d (bands, rows, cols) array, got shape {shape:?}"),
+                format!(
+                    "needs a 2-d (rows, cols) or 3-d (bands, rows, cols) array, got shape {shape:?}"
+                ),
             ));
         }
     };
@@ -459,7 +488,10 @@ pub fn preview<T: Number>(
     }
     let (rows, cols) = (shape[shape.len() - 2], shape[shape.len() - 1]);
     if rows == 0 || cols == 0 {
-        return Err(Error::arg(OP, format!("the array of shape {shape:?} is empty")));
+        return Err(Error::arg(
+            OP,
+            format!("the array of shape {shape:?} is empty"),
+        ));
     }
     let factor = rows.max(cols).div_ceil(options.max_size);
     // Only the wanted bands, as f32 with nodata as NaN, then the block mean.
@@ -477,7 +509,11 @@ pub fn preview<T: Number>(
         v = where_(&v.eq_elem(nd as f32), f32::NAN, &v);
     }
     if factor > 1 {
-        v = v.coarsen(&[1, factor.min(rows), factor.min(cols)], WindowStat::Mean, true);
+        v = v.coarsen(
+            &[1, factor.min(rows), factor.min(cols)],
+            WindowStat::Mean,
+            true,
+        );
     }
     let small = v.compute()?.mapv(f64::from);
     let small = small

@@ -15,8 +15,12 @@ use crate::compute::compute_all;
 use crate::data::{CLEAR, NODATA};
 use crate::element::DType;
 use crate::error::{Error, Result};
+use crate::geo::GeoInfo;
 use crate::image::{ColorMap, PreviewInfo, PreviewOptions, preview};
-use crate::io::zarr::{ZarrArray, ZarrOptions, ZarrTarget, create_zarr_group, open_zarr, store_all};
+use crate::io::tiff::{TiffArray, TiffOptions, open_tiff};
+use crate::io::zarr::{
+    ZarrArray, ZarrOptions, ZarrTarget, create_zarr_group, open_zarr, store_all,
+};
 
 // ---------------------------------------------------------------- inputs
 
@@ -30,8 +34,10 @@ pub struct Raster {
     pub dtype: DType,
     /// The value that marks missing pixels, from the `nodata` or `_FillValue` attribute.
     pub nodata: Option<f64>,
-    /// The stored attributes (georeferencing among them).
+    /// The stored attributes (georeferencing among them); empty for GeoTIFF.
     pub attributes: Map<String, Value>,
+    /// The georeferencing, from the GeoTIFF tags or the Zarr attributes.
+    pub geo: Option<GeoInfo>,
     /// Where it was read from.
     pub path: PathBuf,
 }
@@ -41,6 +47,11 @@ impl Raster {
     /// `geotransform`, `spatial:transform`, `pixel_size`), to copy onto derived outputs.
     pub fn geo_attributes(&self) -> Map<String, Value> {
         geo_only(&self.attributes)
+    }
+
+    /// The georeferencing of a float output derived from this raster (nodata NaN).
+    pub fn float_geo(&self) -> Option<GeoInfo> {
+        self.geo.clone().map(|g| g.with_nodata(f64::NAN))
     }
 
     /// The band names from the `band_names` attribute, if any.
@@ -95,8 +106,102 @@ fn zarr_f32(z: ZarrArray) -> Result<(ChunkedArray<f32>, DType)> {
     Ok((x, dtype))
 }
 
+/// A GeoTIFF as `f32`, whatever its numeric dtype.
+fn tiff_f32(t: TiffArray) -> Result<(ChunkedArray<f32>, DType)> {
+    let dtype = t.dtype();
+    let x = match dtype {
+        DType::F32 => t.into_typed::<f32>()?,
+        DType::F64 => t.into_typed::<f64>()?.cast::<f32>(),
+        DType::I8 => t.into_typed::<i8>()?.cast::<f32>(),
+        DType::I16 => t.into_typed::<i16>()?.cast::<f32>(),
+        DType::I32 => t.into_typed::<i32>()?.cast::<f32>(),
+        DType::I64 => t.into_typed::<i64>()?.cast::<f32>(),
+        DType::U8 => t.into_typed::<u8>()?.cast::<f32>(),
+        DType::U16 => t.into_typed::<u16>()?.cast::<f32>(),
+        DType::U32 => t.into_typed::<u32>()?.cast::<f32>(),
+        DType::U64 => t.into_typed::<u64>()?.cast::<f32>(),
+        other => {
+            return Err(Error::arg(
+                "open_raster",
+                format!("{}: dtype {other} is not numeric", t.path().display()),
+            ));
+        }
+    };
+    Ok((x, dtype))
+}
+
+fn is_tiff(p: &Path) -> bool {
+    p.is_file()
+        && p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"))
+}
+
+/// The GeoTIFF file names [`write_scene`](crate::data::write_scene) uses for `name`, per date
+/// for the stacks.
+fn tiff_names(name: &str) -> (&'static str, &'static str) {
+    match name {
+        "stack" => ("", "stack_t"),
+        "clouds" => ("", "cloud_t"),
+        "cloud" => ("cloud.tif", ""),
+        "landcover" => ("landcover.tif", ""),
+        _ => ("scene.tif", ""),
+    }
+}
+
+/// Opens one GeoTIFF, or the per-date GeoTIFFs `{prefix}{t}.tif` stacked along a new first
+/// axis.
+fn open_tiffs(paths: &[PathBuf], stacked: bool) -> Result<Raster> {
+    let mut parts = Vec::with_capacity(paths.len());
+    let mut dtype = DType::F32;
+    let mut geo = None;
+    for p in paths {
+        let t = open_tiff(p)?;
+        let t_geo = t.geo().cloned();
+        let (x, d) = tiff_f32(t)?;
+        // One band: (rows, cols).
+        let x = if x.ndim() == 3 && x.shape()[0] == 1 && name_is_mask(p) {
+            x.slice(ndarray::s![0, .., ..])
+        } else {
+            x
+        };
+        dtype = d;
+        geo = geo.or(t_geo);
+        parts.push(x);
+    }
+    let data = if stacked {
+        crate::array::stack(&parts.iter().collect::<Vec<_>>(), 0)
+    } else {
+        parts.remove(0)
+    };
+    Ok(Raster {
+        data,
+        dtype,
+        nodata: geo.as_ref().and_then(|g: &GeoInfo| g.nodata),
+        attributes: Map::new(),
+        geo,
+        path: paths[0].clone(),
+    })
+}
+
+fn name_is_mask(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("cloud") || n.starts_with("landcover"))
+}
+
+/// The per-date files `dir/{prefix}{t}.tif`, t = 0, 1, … while they exist.
+fn dated_tiffs(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    (0..)
+        .map(|t| dir.join(format!("{prefix}{t}.tif")))
+        .take_while(|p| p.is_file())
+        .collect()
+}
+
 /// Opens a raster for a pipeline: a Zarr array, or a Zarr group (or a folder holding
-/// `scene.zarr`) whose `name` array is taken (`bands` for a scene).
+/// `scene.zarr`) whose `name` array is taken (`bands` for a scene); or a GeoTIFF, or a
+/// folder of the GeoTIFFs [`write_scene`](crate::data::write_scene) writes (`scene.tif` for
+/// `bands`, `stack_t0.tif`, `stack_t1.tif`, … stacked for `stack`).
 ///
 /// ```
 /// use rask::data::{SceneSpec, WriteSceneOptions, synthetic_scene, write_scene};
@@ -110,8 +215,30 @@ fn zarr_f32(z: ZarrArray) -> Result<(ChunkedArray<f32>, DType)> {
 /// # Ok::<(), rask::Error>(())
 /// ```
 pub fn open_raster(path: impl AsRef<Path>, name: &str) -> Result<Raster> {
-    let path = resolve(path.as_ref(), name)?;
+    let given = path.as_ref();
+    if is_tiff(given) {
+        return open_tiffs(&[given.to_path_buf()], false);
+    }
+    let path = match resolve(given, name) {
+        Ok(p) => p,
+        Err(e) => {
+            let (single, prefix) = tiff_names(name);
+            if !single.is_empty() && is_tiff(&given.join(single)) {
+                return open_tiffs(&[given.join(single)], false);
+            }
+            let dated = if prefix.is_empty() {
+                Vec::new()
+            } else {
+                dated_tiffs(given, prefix)
+            };
+            if !dated.is_empty() {
+                return open_tiffs(&dated, true);
+            }
+            return Err(e);
+        }
+    };
     let z = open_zarr(&path)?;
+    let zgeo = z.geo().cloned();
     let attributes = z.attributes().clone();
     let nodata = attributes
         .get("nodata")
@@ -123,6 +250,7 @@ pub fn open_raster(path: impl AsRef<Path>, name: &str) -> Result<Raster> {
         dtype,
         nodata,
         attributes,
+        geo: zgeo,
         path,
     })
 }
@@ -156,11 +284,49 @@ fn resolve(path: &Path, name: &str) -> Result<PathBuf> {
 }
 
 /// Opens the optional mask `name` (`cloud`, `clouds`) beside a raster from
-/// [`open_raster`]: in the same group, if there is one.
+/// [`open_raster`]: in the same Zarr group, or the GeoTIFF(s) of that name in the same
+/// folder (`cloud.tif`, `cloud_t0.tif`, …), if there are any.
 pub fn open_mask(raster: &Raster, name: &str) -> Result<Option<ChunkedArray<u8>>> {
     let Some(dir) = raster.path.parent() else {
         return Ok(None);
     };
+    if is_tiff(&raster.path) {
+        let (single, prefix) = tiff_names(name);
+        let files = if prefix.is_empty() {
+            vec![dir.join(single)]
+        } else {
+            dated_tiffs(dir, prefix)
+        };
+        if files.is_empty() || !files.iter().all(|f| is_tiff(f)) {
+            return Ok(None);
+        }
+        let mut parts = Vec::new();
+        for f in &files {
+            let t = open_tiff(f)?;
+            if t.dtype() != DType::U8 || t.bands() != 1 {
+                return Err(Error::arg(
+                    "open_mask",
+                    format!(
+                        "{}: a mask must be one u8 band, found {} band(s) of {}",
+                        f.display(),
+                        t.bands(),
+                        t.dtype()
+                    ),
+                ));
+            }
+            let x = t.into_typed::<u8>()?;
+            parts.push(if x.ndim() == 3 {
+                x.slice(ndarray::s![0, .., ..])
+            } else {
+                x
+            });
+        }
+        return Ok(Some(if prefix.is_empty() {
+            parts.remove(0)
+        } else {
+            crate::array::stack(&parts.iter().collect::<Vec<_>>(), 0)
+        }));
+    }
     let p = dir.join(name);
     if !p.exists() {
         return Ok(None);
@@ -233,7 +399,10 @@ fn clear_zarr(path: &Path) -> Result<()> {
     if !is_zarr {
         return Err(Error::arg(
             "pipeline",
-            format!("{} exists and is not Zarr; not replacing it", path.display()),
+            format!(
+                "{} exists and is not Zarr; not replacing it",
+                path.display()
+            ),
         ));
     }
     std::fs::remove_dir_all(path).map_err(|e| Error::io("pipeline", path.display(), e))
@@ -332,7 +501,10 @@ pub fn run_ndvi(
     }
     let red = band(&bands.data, options.red)?;
     let nir = band(&bands.data, options.nir)?;
-    let v = ndvi(&red, &nir, bands.nodata, cloud);
+    let mut v = ndvi(&red, &nir, bands.nodata, cloud);
+    if let Some(g) = bands.float_geo() {
+        v = v.with_geo(g);
+    }
     let ok = v.eq_elem(&v);
     let (mean, min, max) = (v.nanmean(), v.nanmin(), v.nanmax());
     let valid = ok.cast::<u64>().sum();
@@ -348,7 +520,10 @@ pub fn run_ndvi(
     let zpath = out_dir.join("ndvi.zarr");
     clear_zarr(&zpath)?;
     let mut attrs = bands.geo_attributes();
-    attrs.insert("long_name".into(), json!("normalized difference vegetation index"));
+    attrs.insert(
+        "long_name".into(),
+        json!("normalized difference vegetation index"),
+    );
     attrs.insert("valid_range".into(), json!([-1.0, 1.0]));
     v.to_zarr(&zpath, &zarr_opts(&attrs, &["y", "x"]))?;
     let png = out_dir.join("ndvi.png");
@@ -361,6 +536,8 @@ pub fn run_ndvi(
     // The preview reads the NDVI just written rather than computing it again.
     let stored = crate::io::zarr::open_zarr_typed::<f32>(&zpath)?;
     preview_png(&stored, &popts, &png)?;
+    let tif = out_dir.join("ndvi.tif");
+    stored.to_tiff(&tif, &TiffOptions::default().overwrite(true))?;
     Ok(NdviSummary {
         pixels: red.len() as u64,
         valid,
@@ -372,7 +549,7 @@ pub fn run_ndvi(
         } else {
             0.0
         },
-        outputs: vec![zpath, png],
+        outputs: vec![zpath, tif, png],
     })
 }
 
@@ -483,13 +660,27 @@ pub fn run_composite(
     }
     attrs.insert("long_name".into(), json!("cloud-free median composite"));
     let opts = |a: &Map<String, Value>| zarr_opts(a, &["band", "y", "x"]);
+    let tif = out_dir.join("composite.tif");
+    let topts = TiffOptions::default().overwrite(true);
     match stack.dtype {
         DType::U16 => {
             attrs.insert("nodata".into(), json!(nodata));
             let r = where_(&m.eq_elem(&m), &m.map(|v: f32| v.round()), nodata as f32);
-            r.cast::<u16>().to_zarr(&zpath, &opts(&attrs))?;
+            let mut r = r.cast::<u16>();
+            if let Some(g) = &stack.geo {
+                r = r.with_geo(g.clone().with_nodata(nodata));
+            }
+            r.to_zarr(&zpath, &opts(&attrs))?;
+            crate::io::zarr::open_zarr_typed::<u16>(&zpath)?.to_tiff(&tif, &topts)?;
         }
-        _ => m.to_zarr(&zpath, &opts(&attrs))?,
+        _ => {
+            let m = match stack.float_geo() {
+                Some(g) => m.with_geo(g),
+                None => m,
+            };
+            m.to_zarr(&zpath, &opts(&attrs))?;
+            crate::io::zarr::open_zarr_typed::<f32>(&zpath)?.to_tiff(&tif, &topts)?;
+        }
     }
     let stored = open_raster(&zpath, "")?;
     let png = out_dir.join("composite.png");
@@ -504,7 +695,7 @@ pub fn run_composite(
         pixels,
         filled,
         clear_share: clear_t.iter().map(|&c| c as f64 / pixels as f64).collect(),
-        outputs: vec![zpath, png],
+        outputs: vec![zpath, tif, png],
     })
 }
 
@@ -539,13 +730,24 @@ pub struct BandStats {
 /// assert_eq!((s[1].min, s[1].max, s[1].histogram.iter().sum::<u64>()), (100.0, 199.0, 100));
 /// # Ok::<(), rask::Error>(())
 /// ```
-pub fn band_stats(x: &ChunkedArray<f32>, nodata: Option<f64>, bins: usize) -> Result<Vec<BandStats>> {
+pub fn band_stats(
+    x: &ChunkedArray<f32>,
+    nodata: Option<f64>,
+    bins: usize,
+) -> Result<Vec<BandStats>> {
     x.check()?;
-    let x = if x.ndim() == 2 { x.expand_dims(0) } else { x.clone() };
+    let x = if x.ndim() == 2 {
+        x.expand_dims(0)
+    } else {
+        x.clone()
+    };
     if x.ndim() != 3 {
         return Err(Error::arg(
             "band_stats",
-            format!("needs (bands, rows, cols) or (rows, cols), got shape {:?}", x.shape()),
+            format!(
+                "needs (bands, rows, cols) or (rows, cols), got shape {:?}",
+                x.shape()
+            ),
         ));
     }
     if bins == 0 {
@@ -559,7 +761,10 @@ pub fn band_stats(x: &ChunkedArray<f32>, nodata: Option<f64>, bins: usize) -> Re
     let min = masked.nanmin_axes(&[1, 2]);
     let max = masked.nanmax_axes(&[1, 2]);
     let mut out = compute_all(&[&count, &mean, &std, &min, &max])?.into_iter();
-    let mut next = || out.next().ok_or_else(|| Error::msg("band_stats: missing result"));
+    let mut next = || {
+        out.next()
+            .ok_or_else(|| Error::msg("band_stats: missing result"))
+    };
     let count = next()?.into_array::<u64>()?;
     let mean = next()?.into_array::<f64>()?;
     let std = next()?.into_array::<f64>()?;
@@ -625,7 +830,11 @@ pub enum Filter {
 /// assert!(smooth(&x, Filter::Mean(4), None).is_err());
 /// # Ok::<(), rask::Error>(())
 /// ```
-pub fn smooth(x: &ChunkedArray<f32>, filter: Filter, nodata: Option<f64>) -> Result<ChunkedArray<f32>> {
+pub fn smooth(
+    x: &ChunkedArray<f32>,
+    filter: Filter,
+    nodata: Option<f64>,
+) -> Result<ChunkedArray<f32>> {
     x.check()?;
     if x.ndim() != 2 {
         return Err(Error::arg(
@@ -657,7 +866,11 @@ pub fn smooth(x: &ChunkedArray<f32>, filter: Filter, nodata: Option<f64>) -> Res
             (v.gaussian_filter(sigma, b), w.gaussian_filter(sigma, b))
         }
     };
-    Ok(where_(&valid.and(&den.gt(0.0f32)), &(&num / &den), f32::NAN))
+    Ok(where_(
+        &valid.and(&den.gt(0.0f32)),
+        &(&num / &den),
+        f32::NAN,
+    ))
 }
 
 // ---------------------------------------------------------------- pyramid
@@ -686,7 +899,10 @@ pub fn pyramid_levels(
     if !(2..=3).contains(&nd) {
         return Err(Error::arg(
             "pyramid",
-            format!("needs (bands, rows, cols) or (rows, cols), got shape {:?}", x.shape()),
+            format!(
+                "needs (bands, rows, cols) or (rows, cols), got shape {:?}",
+                x.shape()
+            ),
         ));
     }
     if min_size == 0 || max_levels == 0 {

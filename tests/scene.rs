@@ -48,7 +48,10 @@ fn same_values_for_any_chunking() {
     assert_eq!(ba, c.bands.compute().unwrap());
     assert_eq!(a.stack.compute().unwrap(), c.stack.compute().unwrap());
     assert_eq!(a.clouds.compute().unwrap(), c.clouds.compute().unwrap());
-    assert_eq!(a.landcover.compute().unwrap(), c.landcover.compute().unwrap());
+    assert_eq!(
+        a.landcover.compute().unwrap(),
+        c.landcover.compute().unwrap()
+    );
     // Date 0 of the stack is the scene, and date t alone equals the stack's date t.
     let st = a.stack.compute().unwrap();
     assert_eq!(st.index_axis(Axis(0), 0), ba);
@@ -59,7 +62,10 @@ fn same_values_for_any_chunking() {
         m2.compute().unwrap()
     );
     // A rechunked or sliced read is the same data.
-    let part = a.bands.slice(s![.., 50..150, 20..199]).rechunk(&[2, 33, 50]);
+    let part = a
+        .bands
+        .slice(s![.., 50..150, 20..199])
+        .rechunk(&[2, 33, 50]);
     assert_eq!(
         part.compute().unwrap(),
         ba.slice(s![.., 50..150, 20..199]).to_owned().into_dyn()
@@ -68,8 +74,16 @@ fn same_values_for_any_chunking() {
 
 #[test]
 fn seeds_differ_and_repeat() {
-    let a = synthetic_scene(&spec(64, 32)).unwrap().bands.compute().unwrap();
-    let again = synthetic_scene(&spec(64, 32)).unwrap().bands.compute().unwrap();
+    let a = synthetic_scene(&spec(64, 32))
+        .unwrap()
+        .bands
+        .compute()
+        .unwrap();
+    let again = synthetic_scene(&spec(64, 32))
+        .unwrap()
+        .bands
+        .compute()
+        .unwrap();
     let other = synthetic_scene(&SceneSpec {
         seed: 8,
         ..spec(64, 32)
@@ -85,9 +99,24 @@ fn seeds_differ_and_repeat() {
 #[test]
 fn land_cover_spectra_clouds_and_nodata_are_sensible() {
     let scene = synthetic_scene(&SceneSpec::default()).unwrap();
-    let bands = scene.bands.compute().unwrap();
-    let cloud = scene.cloud.compute().unwrap();
-    let lc = scene.landcover.compute().unwrap();
+    let bands = scene
+        .bands
+        .compute()
+        .unwrap()
+        .into_dimensionality::<ndarray::Ix3>()
+        .unwrap();
+    let cloud = scene
+        .cloud
+        .compute()
+        .unwrap()
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap();
+    let lc = scene
+        .landcover
+        .compute()
+        .unwrap()
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap();
     let n = cloud.len() as f64;
     let frac = |v: u8| cloud.iter().filter(|&&x| x == v).count() as f64 / n;
     // Nodata: a wedge of a few per cent, all bands NODATA there and only there.
@@ -140,12 +169,48 @@ fn land_cover_spectra_clouds_and_nodata_are_sensible() {
 #[test]
 fn bad_specs_are_errors() {
     for (s, word) in [
-        (SceneSpec { size: 0, ..SceneSpec::default() }, "size"),
-        (SceneSpec { chunk: 0, ..SceneSpec::default() }, "chunk"),
-        (SceneSpec { times: 0, ..SceneSpec::default() }, "times"),
-        (SceneSpec { pixel_size: -1.0, ..SceneSpec::default() }, "pixel_size"),
-        (SceneSpec { cloud_cover: 1.5, ..SceneSpec::default() }, "cloud_cover"),
-        (SceneSpec { origin: (f64::NAN, 0.0), ..SceneSpec::default() }, "origin"),
+        (
+            SceneSpec {
+                size: 0,
+                ..SceneSpec::default()
+            },
+            "size",
+        ),
+        (
+            SceneSpec {
+                chunk: 0,
+                ..SceneSpec::default()
+            },
+            "chunk",
+        ),
+        (
+            SceneSpec {
+                times: 0,
+                ..SceneSpec::default()
+            },
+            "times",
+        ),
+        (
+            SceneSpec {
+                pixel_size: -1.0,
+                ..SceneSpec::default()
+            },
+            "pixel_size",
+        ),
+        (
+            SceneSpec {
+                cloud_cover: 1.5,
+                ..SceneSpec::default()
+            },
+            "cloud_cover",
+        ),
+        (
+            SceneSpec {
+                origin: (f64::NAN, 0.0),
+                ..SceneSpec::default()
+            },
+            "origin",
+        ),
     ] {
         let e = synthetic_scene(&s).unwrap_err().to_string();
         assert!(e.contains("synthetic_scene") && e.contains(word), "{e}");
@@ -237,7 +302,10 @@ fn previews_are_valid_pngs_of_the_right_size() {
         ..PreviewOptions::default()
     };
     let e = preview(&scene.bands, &bad, dir.join("x.png")).unwrap_err();
-    assert!(e.to_string().contains("preview") && e.to_string().contains('7'), "{e}");
+    assert!(
+        e.to_string().contains("preview") && e.to_string().contains('7'),
+        "{e}"
+    );
     let e = preview(&scene.stack, &one, dir.join("x.png")).unwrap_err();
     assert!(e.to_string().contains("[4, 5, 300, 300]"), "{e}");
     assert!(!dir.join("x.png").exists());
@@ -326,7 +394,11 @@ fn composite_pipeline() {
         }
     }
     // Cloud-free: fewer bright (cloud) pixels than any single date.
-    let bright = comp.index_axis(Axis(0), 0).iter().filter(|&&v| v > 4000).count();
+    let bright = comp
+        .index_axis(Axis(0), 0)
+        .iter()
+        .filter(|&&v| v > 4000)
+        .count();
     assert!(bright < 50, "{bright} bright pixels left");
     let (w, h, _, _) = decode_png(&out.join("composite.png"));
     assert_eq!((w, h), (96, 96));
@@ -391,10 +463,16 @@ fn smooth_pipeline_is_nodata_aware() {
             }
         }
         let want = vals.iter().sum::<f64>() / vals.len() as f64;
-        assert!((s as f64 - want).abs() < 1e-3 * want, "({i}, {j}): {s} vs {want}");
+        assert!(
+            (s as f64 - want).abs() < 1e-3 * want,
+            "({i}, {j}): {s} vs {want}"
+        );
     }
     let g = pipelines::smooth(&x, Filter::Gaussian(1.5), r.nodata).unwrap();
-    assert_eq!(g.compute().unwrap().iter().filter(|v| v.is_nan()).count(), xv.iter().filter(|&&v| v == 0.0).count());
+    assert_eq!(
+        g.compute().unwrap().iter().filter(|v| v.is_nan()).count(),
+        xv.iter().filter(|&&v| v == 0.0).count()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -407,11 +485,15 @@ fn pyramid_levels_and_multiscales() {
     let s = pipelines::run_pyramid(&r, 10, 10, &out).unwrap();
     assert_eq!(
         s.shapes,
-        vec![vec![5, 96, 96], vec![5, 48, 48], vec![5, 24, 24], vec![5, 12, 12]]
+        vec![
+            vec![5, 96, 96],
+            vec![5, 48, 48],
+            vec![5, 24, 24],
+            vec![5, 12, 12]
+        ]
     );
     let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(s.group.join("zarr.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(s.group.join("zarr.json")).unwrap()).unwrap();
     let ms = &meta["attributes"]["multiscales"][0];
     assert_eq!(ms["version"], "0.4");
     assert_eq!(ms["axes"][0]["type"], "channel");

@@ -34,6 +34,8 @@ use serde_json::{Map, Value, json};
 
 use crate::array::ChunkedArray;
 use crate::error::{Error, Result};
+use crate::geo::GeoInfo;
+use crate::io::tiff::TiffOptions;
 use crate::io::zarr::{Compression, ZarrOptions, create_zarr_group, store_all};
 use model::Model;
 
@@ -187,7 +189,10 @@ impl SceneSpec {
         if !(self.pixel_size.is_finite() && self.pixel_size > 0.0) {
             return Err(Error::arg(
                 OP,
-                format!("pixel_size must be positive and finite, got {}", self.pixel_size),
+                format!(
+                    "pixel_size must be positive and finite, got {}",
+                    self.pixel_size
+                ),
             ));
         }
         if !(self.origin.0.is_finite() && self.origin.1.is_finite()) {
@@ -221,6 +226,11 @@ impl SceneSpec {
             0.0,
             -self.pixel_size,
         ]
+    }
+
+    /// The scene's [`GeoInfo`]: its geotransform and EPSG code, no nodata value.
+    pub fn geo(&self) -> GeoInfo {
+        GeoInfo::new(self.geotransform()).with_epsg(self.epsg)
     }
 
     /// The day of each date, counted from the first (a 12-day revisit).
@@ -316,10 +326,13 @@ pub fn synthetic_scene(spec: &SceneSpec) -> Result<Scene> {
     spec.validate()?;
     let model = Arc::new(Model::new(spec));
     let (n, c, nt) = (spec.size, spec.chunk.min(spec.size), spec.times);
+    let geo = spec.geo();
+    let band_geo = geo.clone().with_nodata(NODATA as f64);
+    let mask_geo = geo.clone().with_nodata(MASK_NODATA as f64);
     let scene = Scene {
         spec: spec.clone(),
-        bands: date_bands(&model, 0, c),
-        cloud: date_mask(&model, 0, c),
+        bands: date_bands(&model, 0, c).with_geo(band_geo.clone()),
+        cloud: date_mask(&model, 0, c).with_geo(mask_geo.clone()),
         stack: {
             let m = model.clone();
             let (shape, chunks) = ([nt, 5, n, n], [1, 5, c, c]);
@@ -333,6 +346,7 @@ pub fn synthetic_scene(spec: &SceneSpec) -> Result<Scene> {
                 }
                 block(vec![nt, nb, h, w], v)
             })
+            .with_geo(band_geo)
         },
         clouds: {
             let m = model.clone();
@@ -347,6 +361,7 @@ pub fn synthetic_scene(spec: &SceneSpec) -> Result<Scene> {
                 }
                 block(vec![nt, h, w], v)
             })
+            .with_geo(mask_geo)
         },
         landcover: {
             let m = model.clone();
@@ -358,6 +373,7 @@ pub fn synthetic_scene(spec: &SceneSpec) -> Result<Scene> {
                 m.render(0, (r0, c0), (h, w), (0, 0), None, None, Some(&mut v));
                 block(vec![h, w], v)
             })
+            .with_geo(geo)
         },
         model,
     };
@@ -416,7 +432,11 @@ impl Scene {
             ));
         }
         let c = self.spec.chunk.min(self.spec.size);
-        Ok((date_bands(&self.model, t, c), date_mask(&self.model, t, c)))
+        let geo = self.spec.geo();
+        Ok((
+            date_bands(&self.model, t, c).with_geo(geo.clone().with_nodata(NODATA as f64)),
+            date_mask(&self.model, t, c).with_geo(geo.with_nodata(MASK_NODATA as f64)),
+        ))
     }
 
     /// The scene-wide attributes: georeferencing ([`SceneSpec::geo_attributes`]), band
@@ -458,7 +478,8 @@ impl Scene {
 pub struct WriteSceneOptions {
     /// Write `scene.zarr`.
     pub zarr: bool,
-    /// Write the GeoTIFFs (`scene.tif`, `cloud.tif`, `landcover.tif`, `stack_t{i}.tif`).
+    /// Write the GeoTIFFs (`scene.tif`, `cloud.tif`, `landcover.tif`, `stack_t{i}.tif`,
+    /// `cloud_t{i}.tif`).
     pub geotiff: bool,
     /// Replace existing outputs.
     pub overwrite: bool,
@@ -486,10 +507,13 @@ pub struct SceneFiles {
     pub geotiffs: Vec<PathBuf>,
 }
 
-/// Writes `scene` into the directory `dir` (created if missing): `scene.zarr`, a Zarr V3
-/// group holding the arrays `bands`, `cloud`, `stack`, `clouds` and `landcover` with
-/// dimension names and the scene's [attributes](Scene::attributes) on the group and on each
-/// array. Everything is computed and written in one run, block by block.
+/// Writes `scene` into the directory `dir` (created if missing), block by block:
+///
+/// - `scene.zarr`, a Zarr V3 group holding the arrays `bands`, `cloud`, `stack`, `clouds` and
+///   `landcover` with dimension names, georeferencing and nodata, and the scene's
+///   [attributes](Scene::attributes) on the group, all written in one run;
+/// - tiled GeoTIFFs (Deflate, with the projection and nodata): `scene.tif` (5 bands),
+///   `cloud.tif`, `landcover.tif`, and per date `stack_t{i}.tif` and `cloud_t{i}.tif`.
 ///
 /// ```
 /// use rask::data::{SceneSpec, WriteSceneOptions, synthetic_scene, write_scene};
@@ -566,6 +590,25 @@ pub fn write_scene(
                 .zarr_target(group.join("landcover"), &lc_opts),
         ])?;
         files.zarr = Some(group);
+    }
+    if options.geotiff {
+        let topts = TiffOptions::default().overwrite(options.overwrite);
+        let mut write = |name: String, f: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
+            let p = dir.join(name);
+            f(&p)?;
+            files.geotiffs.push(p);
+            Ok(())
+        };
+        write("scene.tif".into(), &|p| scene.bands.to_tiff(p, &topts))?;
+        write("cloud.tif".into(), &|p| scene.cloud.to_tiff(p, &topts))?;
+        write("landcover.tif".into(), &|p| {
+            scene.landcover.to_tiff(p, &topts)
+        })?;
+        for t in 0..scene.spec.times {
+            let (b, m) = scene.date(t)?;
+            write(format!("stack_t{t}.tif"), &|p| b.to_tiff(p, &topts))?;
+            write(format!("cloud_t{t}.tif"), &|p| m.to_tiff(p, &topts))?;
+        }
     }
     Ok(files)
 }

@@ -72,13 +72,7 @@ impl Model {
         let texture = Field::new(key(s, 5), &[9, 4, 2], 0.7);
         const SAMPLES: usize = 8192;
         let cloud: Vec<Field> = (0..spec.times)
-            .map(|t| {
-                Field::new(
-                    key(s, 100 + t as u64),
-                    &[192, 96, 48, 24, 12, 6],
-                    0.55,
-                )
-            })
+            .map(|t| Field::new(key(s, 100 + t as u64), &[192, 96, 48, 24, 12, 6], 0.55))
             .collect();
         // Each date's cloud cover: the spec's mean, varied by up to ±60 % from date to date.
         let cloud_level = cloud

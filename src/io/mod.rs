@@ -8,12 +8,16 @@
 //!   [`ChunkedArray::to_npy`](crate::ChunkedArray::to_npy), `to_raw`).
 //! - [`zarr`]: Zarr V2 and V3 arrays and groups ([`open_zarr`](crate::open_zarr),
 //!   [`ChunkedArray::to_zarr`](crate::ChunkedArray::to_zarr), [`store_all`](crate::store_all)).
+//! - [`tiff`]: GeoTIFF, COG and BigTIFF files ([`open_tiff`](crate::open_tiff),
+//!   [`ChunkedArray::to_tiff`](crate::ChunkedArray::to_tiff)), with their
+//!   [`GeoInfo`](crate::GeoInfo).
 //! - [`stream`]: the blocks of a computed array as an iterator
 //!   ([`ChunkedArray::iter_blocks`](crate::ChunkedArray::iter_blocks)).
 
 pub(crate) mod buffer;
 pub mod npy;
 pub mod stream;
+pub mod tiff;
 pub mod zarr;
 
 pub use npy::{NpyInfo, ReadMode, npy_info, open_npy, open_npy_with, open_raw, open_raw_with};
