@@ -115,13 +115,16 @@ pub mod calc;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod compute;
+pub mod data;
 mod element;
 mod error;
 mod exec;
 pub mod geo;
 mod grid;
+pub mod image;
 pub mod io;
 pub mod kernels;
+pub mod pipelines;
 pub(crate) mod plan;
 
 pub use array::stats::{Integer, UnknownLen, histogram_bin_edges};
