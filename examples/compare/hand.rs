@@ -233,19 +233,19 @@ pub fn focal_mean(n: usize) -> f64 {
                 );
                 let (a, bb, c) = (&ring[0], &ring[1], &ring[2]);
                 let mut s8 = [0.0f64; 8];
-                let mut c8 = 0;
-                while c8 + 8 <= n {
-                    for k in 0..8 {
-                        let j = c8 + k;
-                        s8[k] += (a[j] + bb[j] + c[j]) / 9.0;
+                let mut rows = a
+                    .chunks_exact(8)
+                    .zip(bb.chunks_exact(8))
+                    .zip(c.chunks_exact(8));
+                for ((a, bb), c) in &mut rows {
+                    for (k, s) in s8.iter_mut().enumerate() {
+                        *s += (a[k] + bb[k] + c[k]) / 9.0;
                     }
-                    c8 += 8;
                 }
-                let mut tail = 0.0;
-                for j in c8..n {
-                    tail += (a[j] + bb[j] + c[j]) / 9.0;
-                }
-                acc += s8.iter().sum::<f64>() + tail;
+                let done = n - n % 8;
+                let tail: f64 = (done..n).map(|j| (a[j] + bb[j] + c[j]) / 9.0).sum();
+                acc +=
+                    (s8[0] + s8[1]) + (s8[2] + s8[3]) + ((s8[4] + s8[5]) + (s8[6] + s8[7])) + tail;
             }
             acc
         })

@@ -616,7 +616,8 @@ mod tests {
             repeats: 0,
         };
         let n = side(&o, 10_000);
-        let cases: [(&str, fn(usize) -> f64, usize); 7] = [
+        type Hand = fn(usize) -> f64;
+        let cases: [(&str, Hand, usize); 7] = [
             ("W1_random_mean", hand::mean, n),
             ("W2_random_sum_axis0", hand::sum_axis0, n),
             ("W3_elementwise", hand::elementwise, n),
