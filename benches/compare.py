@@ -54,7 +54,7 @@ WORKLOADS = [
     ("W12_anomaly_to_zarr", "disk"),
     ("W12_anomaly_to_zarr_512MiB", "disk"),
 ]
-CUBED = {"W1_random_mean", "W9_big_mean_warm", "W9_big_mean_cold"}
+CUBED = {"W1_random_mean", "W9_big_mean_warm"}
 # Dask runs the same workload for the rask-only budget variant.
 DASK_NAME = {"W12_anomaly_to_zarr_512MiB": None}
 LIMIT_KIND = {"memory": "hand", "disk": "cat"}

@@ -51,7 +51,7 @@ def _anomaly_element():
 
 def w12():
     x = da.from_zarr(dask_suite.BIG)
-    (x - x.mean(axis=0)).to_zarr(ANOMALY, overwrite=True, compressors=None)
+    (x - x.mean(axis=0)).to_zarr(ANOMALY, mode="w", compressors=None)
     return _ReadBack(_anomaly_element)
 
 
