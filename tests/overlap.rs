@@ -104,6 +104,69 @@ proptest! {
     }
 }
 
+/// 2-d shape and chunks (each at least 2), for windows of 3 and 5.
+fn case_2d() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+    (5usize..14, 5usize..14).prop_flat_map(|(a, b)| (Just(vec![a, b]), vec![2..=a, 2..=b]))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// 2-d blocks take a fused path (one pass over rows); it must give the reference's values
+    /// for windows wider than 3 too, and for max and min exactly.
+    #[test]
+    fn focal_filters_2d_match_a_padded_reference((shape, chunks) in case_2d(), size in prop::sample::select(vec![3usize, 5]), mode in 0u8..4) {
+        let x = ChunkedArray::from_fn(&shape, &chunks, value);
+        let r = (size / 2) as isize;
+        let window = |i: &[usize], f: &dyn Fn(f64, f64) -> f64, init: f64| -> f64 {
+            let mut acc = init;
+            for a in -r..=r {
+                for b in -r..=r {
+                    let s = source(i[0] as isize + a, shape[0] as isize, mode)
+                        .zip(source(i[1] as isize + b, shape[1] as isize, mode));
+                    acc = f(acc, s.map_or(-7.0, |(p, q)| value(&[p as usize, q as usize])));
+                }
+            }
+            acc
+        };
+        let mean = x.focal_mean(size, boundary(mode)).compute().unwrap();
+        let want = ArrayD::from_shape_fn(IxDyn(&shape), |i| window(i.slice(), &|a, b| a + b, 0.0) / (size * size) as f64);
+        for (a, b) in mean.iter().zip(want.iter()) {
+            prop_assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{} vs {}", a, b);
+        }
+        let max = x.focal_max(size, boundary(mode)).compute().unwrap();
+        let want = ArrayD::from_shape_fn(IxDyn(&shape), |i| window(i.slice(), &|a, b| a.max(b), f64::NEG_INFINITY));
+        prop_assert_eq!(max, want);
+        let min = x.focal_min(size, boundary(mode)).compute().unwrap();
+        let want = ArrayD::from_shape_fn(IxDyn(&shape), |i| window(i.slice(), &|a, b| a.min(b), f64::INFINITY));
+        prop_assert_eq!(min, want);
+    }
+}
+
+#[test]
+fn focal_max_propagates_nan_on_the_fused_path() {
+    let x = ChunkedArray::from_fn(&[6, 7], &[3, 4], |i| {
+        if i == [2, 3] {
+            f64::NAN
+        } else {
+            (i[0] * 7 + i[1]) as f64
+        }
+    });
+    for m in [
+        x.focal_max(3, Boundary::Reflect).compute().unwrap(),
+        x.focal_min(3, Boundary::Reflect).compute().unwrap(),
+    ] {
+        for ((r, c), v) in m
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap()
+            .indexed_iter()
+        {
+            let near = r.abs_diff(2) <= 1 && c.abs_diff(3) <= 1;
+            assert_eq!(v.is_nan(), near, "[{r}, {c}] = {v}");
+        }
+    }
+}
+
 #[test]
 fn focal_mean_holds_a_few_blocks() {
     let x = ChunkedArray::<f64>::random(&[2000, 2000], &[100, 100]);

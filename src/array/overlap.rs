@@ -16,7 +16,7 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, SliceInfoElem, Zip};
 
@@ -178,10 +178,14 @@ where
             out: out.clone(),
             padded: inputs[1].clone(),
             f: self.f.clone(),
+            scratch: Mutex::new(Vec::new()),
             _t: PhantomData,
         })
     }
 }
+
+/// The most bytes of haloed-block buffers a halo stage keeps for reuse between its tasks.
+const SCRATCH_KEEP_BYTES: usize = 64 << 20;
 
 struct HaloKernel<T, U, F> {
     depth: Vec<usize>,
@@ -189,6 +193,9 @@ struct HaloKernel<T, U, F> {
     out: ChunkGrid,
     padded: ChunkGrid,
     f: Arc<F>,
+    /// Buffers of finished tasks' haloed blocks, reused by later tasks: a fresh block-sized
+    /// allocation costs a page fault per 4 KiB, which took more time than the filter itself.
+    scratch: Mutex<Vec<Vec<T>>>,
     _t: PhantomData<fn(T) -> U>,
 }
 
@@ -285,7 +292,17 @@ where
         }
         let size = centre.shape().to_vec();
         let shape: Vec<usize> = (0..nd).map(|k| lo[k] + size[k] + hi[k]).collect();
-        let mut haloed = ArrayD::<T>::default(IxDyn(&shape));
+        let len: usize = shape.iter().product();
+        let mut buf = self
+            .scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        buf.clear();
+        buf.resize(len, T::default());
+        let mut haloed =
+            ArrayD::from_shape_vec(IxDyn(&shape), buf).expect("internal: haloed block shape");
         let place = |delta: &[isize]| -> Vec<SliceInfoElem> {
             (0..nd)
                 .map(|k| {
@@ -320,7 +337,16 @@ where
             }
             dst.assign(src);
         }
-        let result = (self.f)(haloed.view(), out)?;
+        let result = (self.f)(haloed.view(), out);
+        let (buf, _) = haloed.into_raw_vec_and_offset();
+        {
+            let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+            let kept: usize = scratch.iter().map(Vec::capacity).sum();
+            if (kept + buf.capacity()) * std::mem::size_of::<T>() <= SCRATCH_KEEP_BYTES {
+                scratch.push(buf);
+            }
+        }
+        let result = result?;
         let trimmed = if result.shape() == shape.as_slice() {
             let s: Vec<SliceInfoElem> = (0..nd)
                 .map(|k| SliceInfoElem::from(lo[k]..lo[k] + size[k]))
@@ -507,6 +533,59 @@ fn moving<T: Copy>(
     out
 }
 
+/// [`moving`] along both axes of a 2-d block, then `finish`, in one pass over the rows: each
+/// output row is the fold of `2r + 1` input rows (into one reused row buffer), folded again
+/// along the row. The folds run in the same order as `moving` on axis 0 and then axis 1, so
+/// the results are the same bits, without the two intermediate blocks (and their fresh
+/// pages) of the general path. `None` when the block's rows are not contiguous.
+fn moving_2d<T: Copy>(
+    a: ArrayViewD<'_, T>,
+    r: usize,
+    init: T,
+    f: impl Fn(T, T) -> T + Copy,
+    finish: impl Fn(T) -> T,
+) -> Option<ArrayD<T>> {
+    let a = a.into_dimensionality::<ndarray::Ix2>().ok()?;
+    let (rows, cols) = a.dim();
+    let (out_rows, out_cols) = (rows - 2 * r, cols - 2 * r);
+    let row = |i: usize| a.row(i).to_slice();
+    let mut col = vec![init; cols];
+    let mut out = Vec::with_capacity(out_rows * out_cols);
+    for i in 0..out_rows {
+        if r == 1 {
+            let (x, y, z) = (row(i)?, row(i + 1)?, row(i + 2)?);
+            for (((c, &x), &y), &z) in col.iter_mut().zip(x).zip(y).zip(z) {
+                *c = f(f(x, y), z);
+            }
+            out.extend(col.windows(3).map(|w| finish(f(f(w[0], w[1]), w[2]))));
+        } else {
+            for (c, &x) in col.iter_mut().zip(row(i)?) {
+                *c = f(init, x);
+            }
+            for w in 1..=2 * r {
+                for (c, &x) in col.iter_mut().zip(row(i + w)?) {
+                    *c = f(*c, x);
+                }
+            }
+            out.extend(
+                col.windows(2 * r + 1)
+                    .map(|w| finish(w[1..].iter().fold(f(init, w[0]), |acc, &x| f(acc, x)))),
+            );
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&[out_rows, out_cols]), out).ok()
+}
+
+/// The larger of two values, NaN if either is (the fold of `focal_max`).
+fn max_nan<T: Float>(x: T, y: T) -> T {
+    if y > x || Element::is_nan(y) { y } else { x }
+}
+
+/// The smaller of two values, NaN if either is (the fold of `focal_min`).
+fn min_nan<T: Float>(x: T, y: T) -> T {
+    if y < x || Element::is_nan(y) { y } else { x }
+}
+
 impl<T: Float> ChunkedArray<T> {
     fn focal(
         &self,
@@ -523,22 +602,28 @@ impl<T: Float> ChunkedArray<T> {
         }
         let r = size / 2;
         let nd = self.ndim();
+        let n = T::from(size.pow(nd as u32)).expect("window size");
         self.map_overlap(&vec![r; nd], boundary, move |h, _| {
+            if nd == 2 {
+                let fused = match kind {
+                    0 => moving_2d(h.view(), r, T::zero(), |x, y| x + y, |v| v / n),
+                    1 => moving_2d(h.view(), r, T::neg_infinity(), max_nan, |v| v),
+                    _ => moving_2d(h.view(), r, T::infinity(), min_nan, |v| v),
+                };
+                if let Some(a) = fused {
+                    return Ok(a);
+                }
+            }
             let step = |a: ArrayViewD<'_, T>, k: usize| match kind {
                 0 => moving(a, k, r, T::zero(), |x, y| x + y),
-                1 => moving(a, k, r, T::neg_infinity(), |x, y| {
-                    if y > x || Element::is_nan(y) { y } else { x }
-                }),
-                _ => moving(a, k, r, T::infinity(), |x, y| {
-                    if y < x || Element::is_nan(y) { y } else { x }
-                }),
+                1 => moving(a, k, r, T::neg_infinity(), max_nan),
+                _ => moving(a, k, r, T::infinity(), min_nan),
             };
             let mut a = step(h, 0);
             for k in 1..nd {
                 a = step(a.view(), k);
             }
             if kind == 0 {
-                let n = T::from(size.pow(nd as u32)).expect("window size");
                 a.mapv_inplace(|v| v / n);
             }
             Ok(a)
