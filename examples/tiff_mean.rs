@@ -1,9 +1,10 @@
 //! The mean of one band of a GeoTIFF, skipping nodata, read tile by tile.
 //!
-//! `cargo run --release --example tiff_mean -- FILE.tif [--band B] [--threads N]`
+//! `cargo run --release --example tiff_mean -- FILE.tif [--band B] [--threads N] [--plain]`
 //!
 //! Prints the file's layout and georeferencing, then the mean of the band's valid pixels (as
-//! `gdalinfo -stats` reports it) with the time and decoded throughput.
+//! `gdalinfo -stats` reports it) with the time and decoded throughput. `--plain` takes the
+//! plain mean of every pixel instead (no nodata mask, no conversion to `f64` per pixel).
 
 use std::time::Instant;
 
@@ -19,11 +20,12 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
 fn main() -> rask::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let Some(path) = args.get(1).filter(|a| !a.starts_with("--")) else {
-        eprintln!("usage: tiff_mean FILE.tif [--band B] [--threads N]");
+        eprintln!("usage: tiff_mean FILE.tif [--band B] [--threads N] [--plain]");
         std::process::exit(2);
     };
     let band: usize = arg(&args, "--band").unwrap_or(0);
     let config = Config::default().threads(arg(&args, "--threads").unwrap_or(0));
+    let plain = args.iter().any(|a| a == "--plain");
     let t = rask::open_tiff_band(path, band)?;
     println!(
         "{path}: {} {:?}, {} {:?}, {}{}{}",
@@ -49,13 +51,13 @@ fn main() -> rask::Result<()> {
     }
     let start = Instant::now();
     let stats = match t.dtype() {
-        DType::U8 => run::<u8>(t, &config)?,
-        DType::U16 => run::<u16>(t, &config)?,
-        DType::I16 => run::<i16>(t, &config)?,
-        DType::U32 => run::<u32>(t, &config)?,
-        DType::I32 => run::<i32>(t, &config)?,
-        DType::F32 => run::<f32>(t, &config)?,
-        DType::F64 => run::<f64>(t, &config)?,
+        DType::U8 => run::<u8>(t, &config, plain)?,
+        DType::U16 => run::<u16>(t, &config, plain)?,
+        DType::I16 => run::<i16>(t, &config, plain)?,
+        DType::U32 => run::<u32>(t, &config, plain)?,
+        DType::I32 => run::<i32>(t, &config, plain)?,
+        DType::F32 => run::<f32>(t, &config, plain)?,
+        DType::F64 => run::<f64>(t, &config, plain)?,
         d => {
             eprintln!("unsupported dtype {d}");
             std::process::exit(2);
@@ -72,10 +74,17 @@ fn main() -> rask::Result<()> {
     Ok(())
 }
 
-/// The mean of the valid pixels (nodata skipped), and what the run did.
-fn run<T: Element>(t: rask::TiffArray, config: &Config) -> rask::Result<(f64, rask::RunStats)> {
-    t.into_typed::<T>()?
-        .masked_f64()
-        .nanmean()
-        .compute_with_stats(config)
+/// The mean of the valid pixels (nodata skipped; of all pixels with `plain`), and what the
+/// run did.
+fn run<T: Number>(
+    t: rask::TiffArray,
+    config: &Config,
+    plain: bool,
+) -> rask::Result<(f64, rask::RunStats)> {
+    let x = t.into_typed::<T>()?;
+    if plain {
+        let (m, stats) = x.mean().compute_with_stats(config)?;
+        return Ok((m.to_f64(), stats));
+    }
+    x.masked_f64().nanmean().compute_with_stats(config)
 }

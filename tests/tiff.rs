@@ -75,7 +75,10 @@ fn interop(script: &str) -> PathBuf {
 fn gdal_cases(py: &str) -> &'static Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let d = tmp("gdal-cases");
+        // Under cargo's own temporary directory for tests (inside target/), rewritten each run.
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tiff-gdal-cases");
+        std::fs::remove_dir_all(&d).ok();
+        std::fs::create_dir_all(&d).unwrap();
         let out = Command::new(py)
             .arg(interop("tiff_make.py"))
             .arg(&d)
@@ -475,6 +478,7 @@ fn gdal_reads_what_rask_writes() {
             .unwrap()
             .is_bigtiff()
     );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 // ---------------------------------------------------------------- round trips without GDAL
@@ -523,6 +527,7 @@ fn round_trip_keeps_values_and_geo() {
         .to_tiff(&p, &TiffOptions::default())
         .unwrap();
     assert_eq!(rask::open_tiff(&p).unwrap().geo(), Some(&pt));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -567,6 +572,7 @@ fn writer_refuses_bad_input_and_leaves_nothing() {
         .unwrap();
     let back = rask::open_tiff_typed::<f32>(&p).unwrap();
     assert_eq!(back.sum().compute().unwrap(), 2.0 * 1600.0);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 // ---------------------------------------------------------------- bad input
@@ -621,6 +627,7 @@ fn bad_files_give_errors_naming_the_path() {
         .compute()
         .unwrap_err();
     assert_msg(&e, &["corrupt.tif", "tile"]);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A little-endian classic TIFF with the given entries (tag, type, count, inline value).
@@ -725,6 +732,7 @@ fn absurd_headers_are_refused() {
         ]),
     );
     assert_msg(&rask::open_tiff(&p).unwrap_err(), &["lerc.tif", "LERC"]);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -743,4 +751,5 @@ fn blocks_read_only_their_tiles() {
     let (v, stats) = one.compute_with_stats(&Config::default()).unwrap();
     assert_eq!(v[[0, 0]], 512 + 768);
     assert_eq!(stats.bytes_read, 256 * 256 * 2);
+    std::fs::remove_dir_all(&dir).ok();
 }
