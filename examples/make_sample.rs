@@ -1,7 +1,7 @@
 //! Writes a synthetic scene (`rask::data`) as a Zarr group (and GeoTIFFs) with PNG previews.
 //!
 //! ```sh
-//! cargo run --release --example make_sample                         # regenerates data/
+//! cargo run --release --example make_sample -- --size 384 --no-dated-tiff --overwrite  # data/
 //! cargo run --release --example make_sample -- --size 8192 --chunk 1024 --output /tmp/big
 //! ```
 
@@ -22,6 +22,9 @@ options:
   --seed N          seed (default 7)
   --cloud-cover F   mean cloud cover in [0, 0.95] (default 0.25)
   --no-tiff         write the Zarr group only
+  --no-dated-tiff   no per-date GeoTIFFs (stack_t{i}.tif, cloud_t{i}.tif)
+  --date-previews   also draw each date (date_{t}.png)
+  --stats           print land cover and cloud shares (default for sizes up to 4096)
   --overwrite       replace existing outputs";
 
 fn main() {
@@ -29,7 +32,13 @@ fn main() {
         let args = common::Args::parse(
             USAGE,
             &["output", "size", "chunk", "times", "seed", "cloud-cover"],
-            &["no-tiff", "overwrite"],
+            &[
+                "no-tiff",
+                "no-dated-tiff",
+                "overwrite",
+                "date-previews",
+                "stats",
+            ],
         )?;
         let d = SceneSpec::default();
         let spec = SceneSpec {
@@ -45,6 +54,7 @@ fn main() {
         let t0 = Instant::now();
         let opts = WriteSceneOptions {
             geotiff: !args.flag("no-tiff"),
+            dated_geotiffs: !args.flag("no-dated-tiff"),
             overwrite: args.flag("overwrite"),
             ..WriteSceneOptions::default()
         };
@@ -99,11 +109,12 @@ fn main() {
                 );
             }
         }
-        for t in 0..spec.times {
-            let (b, _) = scene.date(t).map_err(|e| e.to_string())?;
-            let p = out.join(format!("date_{t}.png"));
-            if spec.size <= 4096 {
+        if args.flag("date-previews") {
+            for t in 0..spec.times {
+                let (b, _) = scene.date(t).map_err(|e| e.to_string())?;
+                let p = out.join(format!("date_{t}.png"));
                 preview(&b, &rgb, &p).map_err(|e| e.to_string())?;
+                println!("  {}", p.display());
             }
         }
         Ok(())

@@ -535,3 +535,71 @@ fn pyramid_levels_and_multiscales() {
     assert!(pipelines::run_pyramid(&r, 0, 3, &out).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn geotiffs_carry_the_projection_and_feed_the_pipelines() {
+    let dir = tmp("tiff");
+    let data = tiny_scene(&dir.join("data"));
+    let scene = synthetic_scene(&SceneSpec {
+        size: 96,
+        chunk: 32,
+        times: 4,
+        ..SceneSpec::default()
+    })
+    .unwrap();
+    let t = rask::open_tiff(data.join("scene.tif")).unwrap();
+    let g = t.geo().unwrap().clone();
+    assert_eq!(g.epsg, Some(32633));
+    assert_eq!(g.geotransform, SceneSpec::default().geotransform());
+    assert_eq!(g.nodata, Some(0.0));
+    assert_eq!(
+        t.into_typed::<u16>().unwrap().compute().unwrap(),
+        scene.bands.compute().unwrap()
+    );
+    for k in 0..4 {
+        let s = rask::open_tiff_typed::<u16>(data.join(format!("stack_t{k}.tif"))).unwrap();
+        assert_eq!(
+            s.compute().unwrap(),
+            scene
+                .stack
+                .slice(s![k as isize, .., .., ..])
+                .compute()
+                .unwrap()
+        );
+    }
+    // The pipelines read the GeoTIFFs as they read the Zarr group, and give the same results.
+    let from_tif = pipelines::open_raster(data.join("scene.tif"), "bands").unwrap();
+    let cloud = pipelines::open_mask(&from_tif, "cloud").unwrap().unwrap();
+    assert_eq!(cloud.shape(), &[96, 96]);
+    let a = pipelines::run_ndvi(
+        &from_tif,
+        Some(&cloud),
+        &NdviOptions::default(),
+        &dir.join("a"),
+    )
+    .unwrap();
+    let zr = pipelines::open_raster(&data, "bands").unwrap();
+    let zc = pipelines::open_mask(&zr, "cloud").unwrap().unwrap();
+    let b = pipelines::run_ndvi(&zr, Some(&zc), &NdviOptions::default(), &dir.join("b")).unwrap();
+    assert_eq!(
+        (a.valid, a.mean, a.vegetated),
+        (b.valid, b.mean, b.vegetated)
+    );
+    let out = rask::open_tiff(dir.join("a").join("ndvi.tif")).unwrap();
+    assert_eq!(out.geo().unwrap().epsg, Some(32633));
+    assert_eq!(out.dtype(), DType::F32);
+    let stack = pipelines::open_raster(data.join("stack_t0.tif"), "stack").unwrap();
+    assert_eq!(stack.data.shape(), &[5, 96, 96]); // one date: a file, not a stack
+    let stack = pipelines::open_raster(&data, "stack").unwrap(); // the Zarr group first
+    assert_eq!(stack.data.shape(), &[4, 5, 96, 96]);
+    std::fs::remove_dir_all(dir.join("data").join("scene.zarr")).unwrap();
+    let stack = pipelines::open_raster(&data, "stack").unwrap(); // then the per-date GeoTIFFs
+    assert_eq!(stack.data.shape(), &[4, 5, 96, 96]);
+    let clouds = pipelines::open_mask(&stack, "clouds").unwrap().unwrap();
+    assert_eq!(clouds.shape(), &[4, 96, 96]);
+    let c = pipelines::run_composite(&stack, Some(&clouds), [2, 1, 0], &dir.join("c")).unwrap();
+    assert!(c.filled > 0);
+    let ct = rask::open_tiff(dir.join("c").join("composite.tif")).unwrap();
+    assert_eq!((ct.dtype(), ct.shape()), (DType::U16, &[5, 96, 96][..]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -81,19 +81,24 @@ impl Args {
     }
 }
 
+/// The repository root: relative (empty) when run from it, so printed paths stay short.
+fn repo() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    match std::env::current_dir() {
+        Ok(d) if d == root => PathBuf::new(),
+        _ => root,
+    }
+}
+
 /// The repository's `data/` folder (the bundled scene).
 pub fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+    repo().join("data")
 }
 
 /// `target/example-out/<name>` under the repository, or `--output`.
 pub fn out_dir(args: &Args, name: &str) -> PathBuf {
-    args.path("output").unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join("example-out")
-            .join(name)
-    })
+    args.path("output")
+        .unwrap_or_else(|| repo().join("target").join("example-out").join(name))
 }
 
 /// Runs `main`, printing an error and exiting with status 1 on failure.

@@ -472,8 +472,8 @@ impl Scene {
     }
 }
 
-/// How [`write_scene`] writes. The defaults: Zarr and GeoTIFF outputs, zstd level 3, and an
-/// existing output is an error.
+/// How [`write_scene`] writes. The defaults: Zarr and GeoTIFF outputs (per-date GeoTIFFs
+/// included), zstd level 3, and an existing output is an error.
 #[derive(Clone, Debug)]
 pub struct WriteSceneOptions {
     /// Write `scene.zarr`.
@@ -481,6 +481,8 @@ pub struct WriteSceneOptions {
     /// Write the GeoTIFFs (`scene.tif`, `cloud.tif`, `landcover.tif`, `stack_t{i}.tif`,
     /// `cloud_t{i}.tif`).
     pub geotiff: bool,
+    /// With `geotiff`, also write each date's `stack_t{i}.tif` and `cloud_t{i}.tif`.
+    pub dated_geotiffs: bool,
     /// Replace existing outputs.
     pub overwrite: bool,
     /// The Zarr compression.
@@ -492,6 +494,7 @@ impl Default for WriteSceneOptions {
         WriteSceneOptions {
             zarr: true,
             geotiff: true,
+            dated_geotiffs: true,
             overwrite: false,
             compression: Compression::default(),
         }
@@ -604,7 +607,7 @@ pub fn write_scene(
         write("landcover.tif".into(), &|p| {
             scene.landcover.to_tiff(p, &topts)
         })?;
-        for t in 0..scene.spec.times {
+        for t in 0..scene.spec.times * usize::from(options.dated_geotiffs) {
             let (b, m) = scene.date(t)?;
             write(format!("stack_t{t}.tif"), &|p| b.to_tiff(p, &topts))?;
             write(format!("cloud_t{t}.tif"), &|p| m.to_tiff(p, &topts))?;

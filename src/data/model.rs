@@ -271,12 +271,12 @@ impl Model {
                     let (a, sh) = (alpha[p], shadow[p]);
                     let dark = 1.0 - 0.6 * sh * (1.0 - a);
                     let puff = 0.9 + 0.2 * (alpha[p]);
-                    // Sensor noise: ±2 % per band, from 12 bits each of one hash.
+                    // Sensor noise: ±0.5 % per band, from 12 bits each of one hash.
                     let noise = hash2(self.noise_key ^ t as u64, r, c);
                     for b in b0..b1 {
                         let z = ((noise >> (12 * b)) & 0xfff) as f32 / 4096.0;
                         let v = s[b] * dark * (1.0 - a) + CLOUD_TOP[b] * puff * a;
-                        let v = v * (0.98 + 0.04 * z);
+                        let v = v * (0.995 + 0.01 * z);
                         out[(b - b0) * n + p] = v.round().clamp(1.0, 65_000.0) as u16;
                     }
                 }
