@@ -135,6 +135,17 @@ pub enum Error {
         /// What would fit (smaller chunks, a larger limit).
         suggestion: String,
     },
+    /// A band-math expression that does not parse ([`crate::calc::Expression::parse`]).
+    /// Displayed as the message, then the expression with a caret under the column.
+    #[error("{}", crate::calc::parse_error_text(expression, *column, message))]
+    Parse {
+        /// The expression (its first 80 bytes when it was refused for its length).
+        expression: String,
+        /// The 1-based character column of the problem.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// The run was cancelled.
     #[error("the run was cancelled")]
     Cancelled,

@@ -99,10 +99,14 @@
 
 mod array;
 pub(crate) mod block;
+pub mod calc;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod compute;
 mod element;
 mod error;
 mod exec;
+pub mod geo;
 mod grid;
 pub mod io;
 pub mod kernels;
@@ -118,7 +122,12 @@ pub use element::{DType, Element, Float, Number};
 pub use error::{Error, Result};
 pub use exec::memory::{current_rss, machine_memory, parse_bytes, peak_rss, reset_peak_rss};
 pub use exec::{Config, RunStats};
+pub use geo::GeoInfo;
 pub use grid::{BlockIndex, ChunkGrid};
+pub use io::tiff::{
+    MAX_TIFF_CHUNK_BYTES, TiffArray, TiffCompression, TiffOptions, open_tiff, open_tiff_band,
+    open_tiff_typed, open_tiff_with,
+};
 pub use io::zarr::{
     BloscCompressor, BloscShuffle, Compression, ZarrArray, ZarrFormat, ZarrOptions, ZarrTarget,
     create_zarr_group, open_zarr, open_zarr_typed, open_zarr_with, store_all, store_all_with,
@@ -141,5 +150,6 @@ pub mod prelude {
         IntoOperand, Number, PadMode, ReduceOpts, Result, Scalar, WindowStat, ZarrOptions,
         compute_all, concatenate, outer, stack, tensordot, where_,
     };
+    pub use crate::{GeoInfo, TiffOptions};
     pub use crate::{Integer, UnknownLen, histogram_bin_edges};
 }

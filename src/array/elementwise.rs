@@ -34,6 +34,11 @@ pub trait IntoOperand<T: Element> {
     fn into_operand(self) -> Operand<T>;
 }
 
+impl<T: Element> IntoOperand<T> for Operand<T> {
+    fn into_operand(self) -> Operand<T> {
+        self
+    }
+}
 impl<T: Element> IntoOperand<T> for T {
     fn into_operand(self) -> Operand<T> {
         Operand::Scalar(self)
@@ -183,6 +188,7 @@ impl<T: Element> ChunkedArray<T> {
                 .iter()
                 .map(|a| a.expr_ref().cloned())
                 .collect::<Result<Vec<_>>>()?;
+            crate::geo::check_same_grid(op, &exprs)?;
             let (grid, inputs) = align(op, &exprs)?;
             Ok(Expr::new(grid, U::DTYPE, Op::Map(kernel), inputs))
         })();
@@ -426,6 +432,7 @@ pub fn where_<T: Element>(
             a.expr_ref()?.clone(),
             b.expr_ref()?.clone(),
         ];
+        crate::geo::check_same_grid("where", &exprs)?;
         let (grid, inputs) = align("where", &exprs)?;
         Ok(Expr::new(
             grid,

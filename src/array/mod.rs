@@ -5,6 +5,7 @@
 
 mod creation;
 mod elementwise;
+mod geo;
 mod linalg;
 mod overlap;
 pub(crate) mod reduce;

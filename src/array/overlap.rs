@@ -162,6 +162,15 @@ where
     fn key(&self) -> String {
         format!("map_overlap#{}", self.id)
     }
+    fn geo(
+        &self,
+        inputs: &[Arc<Expr>],
+        dtype: crate::element::DType,
+    ) -> Option<Arc<crate::geo::GeoInfo>> {
+        // The grid of the centres (the first input) is kept.
+        let g = inputs.first()?.geo.as_ref()?;
+        Some(Arc::new(g.recomputed(dtype)))
+    }
     fn kernel(&self, inputs: &[ChunkGrid], out: &ChunkGrid) -> Box<dyn StageKernel> {
         Box::new(HaloKernel::<T, U, F> {
             depth: self.depth.clone(),

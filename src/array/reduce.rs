@@ -178,6 +178,30 @@ macro_rules! reduction {
             self.reduce(stringify!($axes), $kernel, Some(axes), opts, $index)
         }
     };
+    // A NaN-skipping reduction: it also skips the array's nodata value (see `crate::geo`).
+    (nan $doc:literal, $name:ident, $axes:ident, $opt:ident, $out:ty, $kernel:expr, $index:expr) => {
+        #[doc = concat!($doc, " over all elements; nodata values are skipped too.")]
+        pub fn $name(&self) -> Scalar<$out> {
+            Scalar(self.nodata_as_nan().reduce(
+                stringify!($name),
+                $kernel,
+                None,
+                &ReduceOpts::default(),
+                $index,
+            ))
+        }
+
+        #[doc = concat!($doc, " over `axes` (negative axes count from the end); nodata values are skipped too.")]
+        pub fn $axes(&self, axes: &[isize]) -> ChunkedArray<$out> {
+            self.$opt(axes, &ReduceOpts::default())
+        }
+
+        #[doc = concat!($doc, " over `axes`, with [`ReduceOpts`]; nodata values are skipped too.")]
+        pub fn $opt(&self, axes: &[isize], opts: &ReduceOpts) -> ChunkedArray<$out> {
+            self.nodata_as_nan()
+                .reduce(stringify!($axes), $kernel, Some(axes), opts, $index)
+        }
+    };
 }
 
 impl<T: Element> ChunkedArray<T> {
@@ -443,6 +467,7 @@ impl<T: Number> ChunkedArray<T> {
 
 impl<T: Float> ChunkedArray<T> {
     reduction!(
+        nan
         "The sum skipping NaN",
         nansum,
         nansum_axes,
@@ -455,6 +480,7 @@ impl<T: Float> ChunkedArray<T> {
         Index::None
     );
     reduction!(
+        nan
         "The mean skipping NaN (NaN when all are NaN)",
         nanmean,
         nanmean_axes,
@@ -468,6 +494,7 @@ impl<T: Float> ChunkedArray<T> {
         Index::None
     );
     reduction!(
+        nan
         "The minimum skipping NaN (NaN when all are NaN)",
         nanmin,
         nanmin_axes,
@@ -481,6 +508,7 @@ impl<T: Float> ChunkedArray<T> {
         Index::None
     );
     reduction!(
+        nan
         "The maximum skipping NaN (NaN when all are NaN)",
         nanmax,
         nanmax_axes,
@@ -496,7 +524,7 @@ impl<T: Float> ChunkedArray<T> {
 
     /// The variance skipping NaN.
     pub fn nanvar(&self, ddof: f64) -> Scalar<T::Mean> {
-        Scalar(self.moments(
+        Scalar(self.nodata_as_nan().moments(
             "nanvar",
             MomentOut::Var(ddof),
             true,
@@ -507,7 +535,7 @@ impl<T: Float> ChunkedArray<T> {
 
     /// The variance over `axes` skipping NaN.
     pub fn nanvar_axes(&self, axes: &[isize], ddof: f64) -> ChunkedArray<T::Mean> {
-        self.moments(
+        self.nodata_as_nan().moments(
             "nanvar_axes",
             MomentOut::Var(ddof),
             true,
@@ -518,7 +546,7 @@ impl<T: Float> ChunkedArray<T> {
 
     /// The standard deviation skipping NaN.
     pub fn nanstd(&self, ddof: f64) -> Scalar<T::Mean> {
-        Scalar(self.moments(
+        Scalar(self.nodata_as_nan().moments(
             "nanstd",
             MomentOut::Std(ddof),
             true,
@@ -529,7 +557,7 @@ impl<T: Float> ChunkedArray<T> {
 
     /// The standard deviation over `axes` skipping NaN.
     pub fn nanstd_axes(&self, axes: &[isize], ddof: f64) -> ChunkedArray<T::Mean> {
-        self.moments(
+        self.nodata_as_nan().moments(
             "nanstd_axes",
             MomentOut::Std(ddof),
             true,

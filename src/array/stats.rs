@@ -274,13 +274,19 @@ impl<T: Number> ChunkedArray<T> {
         skip_nan: bool,
         path: Path,
     ) -> ChunkedArray<T::Mean> {
+        // The NaN-skipping statistics skip nodata values too (see `crate::geo`).
+        let this = if skip_nan {
+            self.nodata_as_nan()
+        } else {
+            self.clone()
+        };
         let r = (|| {
             if let Stat::Quantile(q) = stat
                 && !(0.0..=1.0).contains(&q)
             {
                 return Err(Error::arg(op, format!("q must be in [0, 1], got {q}")));
             }
-            let e = self.expr_ref()?;
+            let e = this.expr_ref()?;
             let nd = e.grid.ndim();
             let a = normalize_axes(op, &[axis], nd)?[0];
             let n = e.shape()[a];
@@ -312,7 +318,7 @@ impl<T: Number> ChunkedArray<T> {
                     } else {
                         let target = fit.min(GATHER_BLOCK_BYTES).max(n * elem);
                         let chunks = gather_chunks(&e.grid, a, elem, target);
-                        self.rechunk(&chunks).expr_ref()?.clone()
+                        this.rechunk(&chunks).expr_ref()?.clone()
                     };
                     Ok(select::build::<T>(&x, a, stat, skip_nan, name))
                 }
@@ -320,6 +326,14 @@ impl<T: Number> ChunkedArray<T> {
                 Path::Select(bits) => radix::build::<T>(e, a, stat, skip_nan, name, bits),
             }
         })();
+        // A statistic over bands or time keeps the grid of the rows and columns.
+        let nd = this.ndim();
+        let r = r.map(|out| match (this.geo(), normalize_axes(op, &[axis], nd)) {
+            (Some(g), Ok(a)) if a[0] + 2 < nd && out.geo.is_none() => out.with_geo(Some(
+                std::sync::Arc::new(g.recomputed(<T::Mean as Element>::DTYPE)),
+            )),
+            _ => out,
+        });
         ChunkedArray::from_result(r)
     }
 

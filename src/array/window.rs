@@ -110,6 +110,17 @@ impl<T: Number> BlockOp for CoarsenOp<T> {
     fn key(&self) -> String {
         format!("coarsen<{}>:{:?}:{:?}", T::DTYPE, self.factors, self.stat)
     }
+    fn geo(
+        &self,
+        inputs: &[Arc<Expr>],
+        dtype: crate::element::DType,
+    ) -> Option<Arc<crate::geo::GeoInfo>> {
+        // Blocks of f_r × f_c pixels become one pixel.
+        let g = inputs.first()?.geo.as_ref()?;
+        let nd = self.factors.len();
+        let (fr, fc) = (self.factors[nd - 2], self.factors[nd - 1]);
+        Some(Arc::new(g.coarsened(fr, fc).recomputed(dtype)))
+    }
     fn kernel(&self, _inputs: &[ChunkGrid], out: &ChunkGrid) -> Box<dyn StageKernel> {
         Box::new(CoarsenKernel::<T> {
             factors: self.factors.clone(),

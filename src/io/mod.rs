@@ -10,6 +10,9 @@
 //!   [`ChunkedArray::to_zarr`](crate::ChunkedArray::to_zarr), [`store_all`](crate::store_all)).
 //! - [`faults`]: fault injection for tests (failed, short and corrupted reads and writes, a
 //!   full spill disk).
+//! - [`tiff`]: GeoTIFF, COG and BigTIFF files ([`open_tiff`](crate::open_tiff),
+//!   [`ChunkedArray::to_tiff`](crate::ChunkedArray::to_tiff)), with their
+//!   [`GeoInfo`](crate::GeoInfo).
 //! - [`stream`]: the blocks of a computed array as an iterator
 //!   ([`ChunkedArray::iter_blocks`](crate::ChunkedArray::iter_blocks)).
 
@@ -17,6 +20,7 @@ pub(crate) mod buffer;
 pub mod faults;
 pub mod npy;
 pub mod stream;
+pub mod tiff;
 pub mod zarr;
 
 pub use npy::{NpyInfo, ReadMode, npy_info, open_npy, open_npy_with, open_raw, open_raw_with};

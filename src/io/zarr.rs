@@ -151,6 +151,12 @@ impl ZarrArray {
         open(&self.path, self.requested.as_deref(), Some(faults.clone()))
     }
 
+    /// The georeferencing stored in the attributes (`geotransform`, `epsg`, `nodata`,
+    /// `pixel_is_point`, as [`ChunkedArray::to_zarr`] writes them), if any.
+    pub fn geo(&self) -> Option<&crate::geo::GeoInfo> {
+        self.expr.geo.as_deref()
+    }
+
     /// The lazy array of element type `T`; [`Error::DType`] when the store holds another
     /// dtype. Nothing is read until the array is computed.
     pub fn into_typed<T: Element>(self) -> Result<ChunkedArray<T>> {
@@ -308,7 +314,13 @@ fn open(path: &Path, chunks: Option<&[usize]>, faults: Option<Arc<Faults>>) -> R
         faults,
         store,
     };
-    let expr = crate::compute::source_expr(grid.clone(), dtype, Arc::new(source));
+    let mut expr = crate::compute::source_expr(grid.clone(), dtype, Arc::new(source));
+    // Georeferencing written by `to_zarr` (or by anyone using the same attributes).
+    if grid.ndim() >= 2
+        && let Some(g) = geo_from_attributes(&attributes)
+    {
+        expr = expr.with_geo(Some(Arc::new(g)));
+    }
     Ok(ZarrArray {
         path: path.to_path_buf(),
         dtype,
@@ -575,6 +587,63 @@ impl BlockSource for ZarrSource {
     fn rereadable(&self) -> bool {
         true
     }
+}
+
+// ---------------------------------------------------------------- georeferencing
+
+/// The options with the array's georeferencing added to the attributes: `geotransform` (GDAL
+/// order), `epsg`, `nodata` (a number or `"NaN"`), `pixel_is_point` when true. The user's own
+/// attributes of those names win.
+fn with_geo_attributes(o: &ZarrOptions, geo: Option<&crate::geo::GeoInfo>) -> ZarrOptions {
+    let Some(g) = geo else {
+        return o.clone();
+    };
+    let mut o = o.clone();
+    let mut put = |k: &str, v: Value| {
+        o.attributes.entry(k.to_string()).or_insert(v);
+    };
+    put("geotransform", json!(g.geotransform));
+    if let Some(e) = g.epsg {
+        put("epsg", json!(e));
+    }
+    if let Some(n) = g.nodata {
+        put(
+            "nodata",
+            if n.is_finite() {
+                json!(n)
+            } else {
+                json!(n.to_string())
+            },
+        );
+    }
+    if g.pixel_is_point {
+        put("pixel_is_point", json!(true));
+    }
+    o
+}
+
+/// Georeferencing from attributes written by [`with_geo_attributes`]; `None` without a valid
+/// `geotransform`.
+fn geo_from_attributes(a: &Map<String, Value>) -> Option<crate::geo::GeoInfo> {
+    let gt: Vec<f64> = a
+        .get("geotransform")?
+        .as_array()?
+        .iter()
+        .map(Value::as_f64)
+        .collect::<Option<_>>()?;
+    let geotransform: [f64; 6] = gt.try_into().ok()?;
+    let nodata = match a.get("nodata") {
+        Some(Value::String(s)) => s.parse::<f64>().ok(),
+        Some(v) => v.as_f64(),
+        None => None,
+    };
+    let g = crate::geo::GeoInfo {
+        geotransform,
+        epsg: a.get("epsg").and_then(Value::as_u64).map(|e| e as u32),
+        nodata,
+        pixel_is_point: a.get("pixel_is_point").and_then(Value::as_bool) == Some(true),
+    };
+    g.validate("open_zarr").ok().map(|_| g)
 }
 
 // ---------------------------------------------------------------- writing options
@@ -950,11 +1019,12 @@ pub fn store_all_with(targets: &[ZarrTarget], config: &Config) -> Result<RunStat
     let mut staged: Vec<Staged> = Vec::with_capacity(targets.len());
     let mut sinks: Vec<Arc<dyn Collect>> = Vec::with_capacity(targets.len());
     for (t, e) in targets.iter().zip(&exprs) {
+        let options = with_geo_attributes(&t.options, e.geo.as_deref());
         let (st, array, record) = if t.options.resume {
-            Staged::resume(&t.path, e, &t.chunks, &t.options)?
+            Staged::resume(&t.path, e, &t.chunks, &options)?
         } else {
             let st = Staged::create(&t.path)?;
-            let array = create_array(&st.tmp, &t.path, e, &t.chunks, &t.options)?;
+            let array = create_array(&st.tmp, &t.path, e, &t.chunks, &options)?;
             (st, array, None)
         };
         let raw_dir = is_raw_layout(&array).then(|| st.tmp.clone());
@@ -1227,7 +1297,7 @@ fn create_array(
                 "data_type": dtype.name(),
                 "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": grid_chunks}},
                 "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-                "fill_value": fill_value(dtype),
+                "fill_value": fill_value(dtype, e.geo.as_deref()),
                 "codecs": codecs,
                 "attributes": o.attributes,
             });
@@ -1248,7 +1318,7 @@ fn create_array(
                 "chunks": chunks,
                 "dtype": v2_dtype(dtype),
                 "compressor": v2_compressor(o.compression, dtype),
-                "fill_value": fill_value(dtype),
+                "fill_value": fill_value(dtype, e.geo.as_deref()),
                 "order": "C",
                 "filters": null,
                 "dimension_separator": ".",
@@ -1272,7 +1342,25 @@ fn create_array(
     Ok(array)
 }
 
-fn fill_value(dtype: DType) -> Value {
+/// The fill value: the nodata value when the array has one that the dtype holds, else zero.
+fn fill_value(dtype: DType, geo: Option<&crate::geo::GeoInfo>) -> Value {
+    if let Some(n) = geo.and_then(|g| g.nodata) {
+        match dtype {
+            DType::F32 | DType::F64 if n.is_nan() => return json!("NaN"),
+            DType::F32 | DType::F64 if n.is_finite() => return json!(n),
+            DType::Bool | DType::F32 | DType::F64 => {}
+            _ => {
+                let fits = with_dtype!(dtype, T => <T as Element>::from_f64(n).to_f64() == n);
+                if fits && n.fract() == 0.0 {
+                    return if n < 0.0 {
+                        json!(n as i64)
+                    } else {
+                        json!(n as u64)
+                    };
+                }
+            }
+        }
+    }
     match dtype {
         DType::Bool => json!(false),
         DType::F32 | DType::F64 => json!(0.0),

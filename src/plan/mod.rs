@@ -44,6 +44,11 @@ pub(crate) trait BlockOp: Send + Sync {
         inputs: &[ChunkGrid],
         out: &ChunkGrid,
     ) -> Box<dyn crate::exec::stage::StageKernel>;
+    /// The georeferencing of the output, given the inputs (see [`crate::geo`]); `None` (dropped)
+    /// by default. Operations that keep the grid or transform it say so here.
+    fn geo(&self, _inputs: &[Arc<Expr>], _dtype: DType) -> Option<Arc<crate::geo::GeoInfo>> {
+        None
+    }
 }
 
 /// Where blocks come from with no input: a user closure (`from_blocks`) or storage (Zarr,
@@ -67,6 +72,10 @@ pub(crate) trait BlockSource: Send + Sync {
     /// instead of spilling it.
     fn rereadable(&self) -> bool {
         false
+    }
+    /// The georeferencing of the blocks (a GeoTIFF's, say); `None` by default.
+    fn geo(&self) -> Option<Arc<crate::geo::GeoInfo>> {
+        None
     }
 }
 
@@ -177,6 +186,9 @@ pub(crate) struct Expr {
     pub inputs: Vec<Arc<Expr>>,
     /// A process-unique id, for closures' identity in common-subexpression keys.
     pub id: u64,
+    /// The georeferencing of the last two axes, derived from the inputs when the node is
+    /// built (see [`crate::geo`]). Not part of the node's key: it does not change values.
+    pub geo: Option<Arc<crate::geo::GeoInfo>>,
 }
 
 impl Drop for Expr {
@@ -201,12 +213,27 @@ pub(crate) fn fresh_id() -> u64 {
 
 impl Expr {
     pub(crate) fn new(grid: ChunkGrid, dtype: DType, op: Op, inputs: Vec<Arc<Expr>>) -> Arc<Expr> {
+        let geo = crate::geo::derive(&op, &inputs, &grid, dtype);
         Arc::new(Expr {
             grid,
             dtype,
             op,
             inputs,
             id: fresh_id(),
+            geo,
+        })
+    }
+
+    /// The same node with other georeferencing. It keeps the id, so common-subexpression
+    /// elimination still merges it with the original (the values are the same).
+    pub(crate) fn with_geo(&self, geo: Option<Arc<crate::geo::GeoInfo>>) -> Arc<Expr> {
+        Arc::new(Expr {
+            grid: self.grid.clone(),
+            dtype: self.dtype,
+            op: self.op.clone(),
+            inputs: self.inputs.clone(),
+            id: self.id,
+            geo,
         })
     }
 
