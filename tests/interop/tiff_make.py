@@ -46,10 +46,11 @@ def data(dtype, bands):
     return v.astype(dtype)
 
 
-def mem(dtype, bands, nodata=None):
+def mem(dtype, bands, nodata=None, empty_rows=0):
     arr = data(dtype, bands)
     if nodata is not None:
         arr[:, 10:20, 30:50] = nodata  # a patch of missing pixels
+        arr[:, :empty_rows, :] = nodata  # whole tiles of them (not written with SPARSE_OK)
     ds = gdal.GetDriverByName("MEM").Create("", COLS, ROWS, bands, DTYPES[dtype])
     ds.SetGeoTransform(GT)
     srs = osr.SpatialReference()
@@ -66,9 +67,10 @@ def mem(dtype, bands, nodata=None):
 cases = []
 
 
-def case(name, dtype, bands, options, fmt="GTiff", nodata=None):
+def case(name, dtype, bands, options, fmt="GTiff", nodata=None, empty_rows=0):
     path = os.path.join(out, name + ".tif")
-    gdal.Translate(path, mem(dtype, bands, nodata), format=fmt, creationOptions=options)
+    src = mem(dtype, bands, nodata, empty_rows)
+    gdal.Translate(path, src, format=fmt, creationOptions=options)
     ds = gdal.Open(path)
     arr = np.stack([ds.GetRasterBand(i + 1).ReadAsArray() for i in range(ds.RasterCount)])
     np.save(os.path.join(out, name + ".npy"), arr)
@@ -104,6 +106,9 @@ case("uint16_bigtiff_tiled", "uint16", 2, ["BIGTIFF=YES", "TILED=YES", "COMPRESS
 case("int16_bigtiff_striped", "int16", 1, ["BIGTIFF=YES", "COMPRESS=LZW", "PREDICTOR=2"])
 case("uint16_cog", "uint16", 3, ["COMPRESS=DEFLATE", "BLOCKSIZE=256"], fmt="COG", nodata=65535)
 case("float32_cog_pred", "float32", 1, ["COMPRESS=LZW", "PREDICTOR=YES"], fmt="COG")
+case("uint16_sparse", "uint16", 1,
+     ["TILED=YES", "BLOCKXSIZE=64", "BLOCKYSIZE=64", "SPARSE_OK=TRUE", "COMPRESS=DEFLATE"],
+     nodata=7, empty_rows=128)
 case("uint8_big_endian", "uint8", 1, ["ENDIANNESS=BIG", "TILED=YES", "COMPRESS=DEFLATE"])
 case("int32_big_endian_pred2", "int32", 2,
      ["ENDIANNESS=BIG", "COMPRESS=LZW", "PREDICTOR=2", "TILED=YES"])

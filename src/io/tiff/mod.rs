@@ -200,6 +200,18 @@ pub fn open_tiff(path: impl AsRef<Path>) -> Result<TiffArray> {
 /// [`open_tiff`] with the lazy array cut into blocks of `chunks` (`[bands, rows, cols]`);
 /// each block reads the tiles it covers. Blocks that are multiples of the tiles read no
 /// tile twice.
+///
+/// ```
+/// use rask::prelude::*;
+/// let dir = std::env::temp_dir().join(format!("rask-doc-tiff-with-{}", std::process::id()));
+/// let x = ChunkedArray::from_fn(&[1, 500, 500], &[1, 256, 256], |i| (i[1] * 500 + i[2]) as u32);
+/// x.to_tiff(dir.join("x.tif"), &rask::TiffOptions::default())?;
+/// let t = rask::open_tiff_with(dir.join("x.tif"), &[1, 500, 100])?;
+/// assert_eq!(t.chunks(), vec![1, 500, 100]);
+/// assert_eq!(t.into_typed::<u32>()?.sum().compute()?, x.sum().compute()?);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), rask::Error>(())
+/// ```
 pub fn open_tiff_with(path: impl AsRef<Path>, chunks: &[usize]) -> Result<TiffArray> {
     open(path.as_ref(), Some(chunks), None)
 }
@@ -614,12 +626,8 @@ impl TiffSource {
     /// machine's byte order.
     fn decode(&self, i: usize, rows: usize, out: &mut [u8]) -> std::result::Result<(), String> {
         let l = &self.layout;
+        // Missing (sparse) chunks are filled by the caller.
         let (off, count) = (l.offsets[i], l.counts[i] as usize);
-        if count == 0 {
-            // A sparse file's missing chunk (GDAL's SPARSE_OK) reads as zeros.
-            out.fill(0);
-            return Ok(());
-        }
         if l.codec == Codec::None {
             if count < out.len() {
                 return Err(format!(
@@ -666,6 +674,14 @@ impl TiffSource {
         let spp = l.spp();
         let mut out = vec![T::default(); nb * nr * nc];
         let mut scratch: Vec<T> = Vec::new();
+        // A sparse file's missing tiles (GDAL's SPARSE_OK) read as nodata, as in GDAL, or 0.
+        let fill = self
+            .geo
+            .as_ref()
+            .and_then(|g| g.nodata)
+            .map(T::from_f64)
+            .filter(|v| self.geo.as_ref().and_then(|g| g.nodata) == Some(v.to_f64()))
+            .unwrap_or_default();
         let err = |i: usize, m: String| Error::storage(OPEN, &self.path, Some(l.chunk_name(i)), m);
         let planes: Vec<usize> = if l.planar {
             (b0..b0 + nb).collect()
@@ -692,13 +708,21 @@ impl TiffSource {
                         && (r0, c0) == (ty * l.ch, tx * l.cw)
                         && (nr, nc) == (rows, l.cw)
                     {
-                        self.decode(i, rows, bytes_mut(&mut out))
-                            .map_err(|m| err(i, m))?;
+                        if l.counts[i] == 0 {
+                            out.fill(fill);
+                        } else {
+                            self.decode(i, rows, bytes_mut(&mut out))
+                                .map_err(|m| err(i, m))?;
+                        }
                         continue;
                     }
                     scratch.resize(n, T::default());
-                    self.decode(i, rows, bytes_mut(&mut scratch))
-                        .map_err(|m| err(i, m))?;
+                    if l.counts[i] == 0 {
+                        scratch.fill(fill);
+                    } else {
+                        self.decode(i, rows, bytes_mut(&mut scratch))
+                            .map_err(|m| err(i, m))?;
+                    }
                     for y in y0..y1 {
                         let src = (y - ty * l.ch) * l.cw * spp;
                         if spp == 1 {
