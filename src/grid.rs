@@ -355,7 +355,7 @@ pub(crate) fn checked_len(op: &str, shape: &[usize]) -> Result<usize> {
         .try_fold(1usize, |acc, &n| acc.checked_mul(n))
         .filter(|&n| n <= isize::MAX as usize);
     match nonzero {
-        Some(n) if shape.contains(&0) => Ok(n.min(0)),
+        Some(_) if shape.contains(&0) => Ok(0),
         Some(n) => Ok(n),
         None => Err(Error::arg(
             op,

@@ -93,7 +93,7 @@
 //! | `x.rio.bounds()` | `x.geo()?.bounds(rows, cols)` |
 //! | `x.where(x != x.rio.nodata)`, `xr.DataArray.notnull` | `x.masked_f64()`, `x.valid_mask()` |
 //! | `x.compute()` | `x.compute()?` |
-//! | `da.from_array(np.load(p, mmap_mode="r"), chunks=c)` | `rask::open_npy::<f64>(p, &c)?` (memory-mapped, zero-copy row bands) |
+//! | `da.from_array(np.load(p, mmap_mode="r"), chunks=c)` | `rask::open_npy::<f64>(p, &c)?` (positioned reads); zero-copy row bands: `open_npy_with(p, &c, ReadMode::Map)` |
 //! | `da.from_array(np.memmap(p, dtype, "r", shape=s), chunks=c)` | `rask::open_raw::<u16>(p, &s, &c)?` |
 //! | `da.to_npy_stack`, `np.save(p, x.compute())` | `x.to_npy(p)?` (one file, written block by block in parallel) |
 //! | `x.compute().tofile(p)` | `x.to_raw(p)?` |

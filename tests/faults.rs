@@ -399,3 +399,17 @@ fn an_npy_truncated_while_read_is_an_error() {
     still_works(&cfg);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Found by the fuzzer: a first block of a Zarr array of shape [6, 2^32] in chunks of [3, 5]
+/// made the scheduler size per-block tables for all 1.7 × 10^9 blocks of the source (and
+/// abort on the 1.7 GB allocation). A small slice of a huge stage now costs what it reads.
+#[test]
+fn a_small_slice_of_a_huge_stage_costs_little() {
+    let x = ChunkedArray::<f32>::ones(&[6, 1 << 32], &[3, 5]).map_blocks(|b, _| Ok(b.to_owned()));
+    let t = std::time::Instant::now();
+    let first = x.blocks(&[0, 0]).compute().unwrap();
+    assert_eq!(first, ArrayD::from_elem(IxDyn(&[3, 5]), 1.0f32));
+    let corner = x.slice(ndarray::s![4.., -7..]).sum().compute().unwrap();
+    assert_eq!(corner, 14.0);
+    assert!(t.elapsed().as_secs() < 60, "{:?}", t.elapsed());
+}

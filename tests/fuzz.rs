@@ -1,5 +1,6 @@
 //! A mutation fuzzer for untrusted input (stable Rust has no `cargo fuzz`): Zarr V3 and V2
-//! metadata, Zarr chunk bytes under every codec, `.npy` headers and raw files. Each target
+//! metadata, Zarr chunk bytes under every codec, `.npy` headers, raw files, TIFF files and
+//! band-math expressions (`rask::calc`). Each target
 //! mutates the seeds in `tests/fuzz-corpus/<target>/` (byte flips, inserted and deleted
 //! runs, interesting numbers and tokens, and for JSON, values replaced by absurd ones), opens
 //! the result with rask and, when that works, computes it. Nothing may panic, hang or allocate
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use rask::prelude::*;
 use rask::serde_json::{self, Value, json};
-use rask::{BloscCompressor, BloscShuffle, ZarrFormat};
+use rask::{BloscCompressor, BloscShuffle, TiffCompression, ZarrFormat};
 
 // ---------------------------------------------------------------- the allocation budget
 
@@ -213,7 +214,7 @@ fn mutate_json(v: &mut Value, r: &mut Rng, depth: usize) {
             // A nearby number: most stay plausible, so the input gets past the parser.
             let x = n.as_u64().unwrap_or(1);
             *v = json!(match r.below(5) {
-                0 => x + 1,
+                0 => x.saturating_add(1),
                 1 => x.saturating_sub(1),
                 2 => x.saturating_mul(2),
                 3 => x / 2,
@@ -555,6 +556,100 @@ fn run_raw(dir: &Path) {
     }
 }
 
+/// TIFF files: the header and IFDs at either end mutated most often, tile bytes sometimes.
+fn make_tiff(c: &Corpus, r: &mut Rng) -> Files {
+    let (_, seed) = c.pick(r);
+    let mut b = seed.to_vec();
+    let n = b.len();
+    let window = 512.min(n);
+    match r.below(4) {
+        0 => mutate_bytes(&mut b, r),
+        1 => {
+            // The end of the file (IFDs written after the tiles).
+            let mut tail = b[n - window..].to_vec();
+            mutate_bytes(&mut tail, r);
+            b.truncate(n - window);
+            b.extend(tail);
+        }
+        _ => {
+            let mut head = b[..window].to_vec();
+            mutate_bytes(&mut head, r);
+            b.splice(..window, head);
+        }
+    }
+    // Sometimes aim at an IFD entry's count or offset: a 4-byte field set to an absurd value.
+    if r.below(2) == 0 && b.len() >= 8 {
+        let i = r.below(b.len() - 4);
+        let v: u32 = *r.pick(&[0, 1, 0xffff, 0x7fff_ffff, 0xffff_ffff, n as u32, 8]);
+        b[i..i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    vec![("x.tif".to_string(), b)]
+}
+
+fn run_tiff(dir: &Path) {
+    let p = dir.join("x.tif");
+    let Ok(t) = rask::open_tiff(&p) else {
+        return;
+    };
+    let _ = (t.shape(), t.chunks(), t.bands(), t.geo(), t.compression());
+    macro_rules! typed {
+        ($($d:ident => $t:ty),*) => {
+            match t.dtype() {
+                $(DType::$d => { if let Ok(x) = t.clone().into_typed::<$t>() { exercise(x) } })*
+                _ => {}
+            }
+        };
+    }
+    typed!(F32 => f32, F64 => f64, I8 => i8, I16 => i16, I32 => i32, I64 => i64,
+        U8 => u8, U16 => u16, U32 => u32, U64 => u64, Bool => bool);
+}
+
+/// Band-math expressions: seed lines mutated as bytes (read back as lossy UTF-8), sometimes
+/// nested thousands of parentheses deep.
+fn make_calc(c: &Corpus, r: &mut Rng) -> Files {
+    let (_, seed) = c.pick(r);
+    let lines: Vec<&[u8]> = seed
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut b = r.pick(&lines).to_vec();
+    mutate_bytes(&mut b, r);
+    if r.below(8) == 0 {
+        let k = 1 + r.below(4000);
+        let mut deep = "(".repeat(k).into_bytes();
+        deep.extend(&b);
+        deep.extend(")".repeat(r.below(k + 1)).into_bytes());
+        b = deep;
+    }
+    vec![("expr.txt".to_string(), b)]
+}
+
+fn run_calc(dir: &Path) {
+    use rask::calc::Expression;
+    let src = String::from_utf8_lossy(&std::fs::read(dir.join("expr.txt")).unwrap()).into_owned();
+    let Ok(e) = Expression::parse(&src) else {
+        return;
+    };
+    let _ = e.depth();
+    let inputs: std::collections::HashMap<String, ChunkedArray<f64>> = e
+        .variables()
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let shape: &[usize] = if i % 2 == 0 { &[3, 4] } else { &[4] };
+            let chunks: &[usize] = if i % 2 == 0 { &[2, 3] } else { &[3] };
+            (
+                v.to_string(),
+                ChunkedArray::<f64>::full(shape, chunks, 0.5 + i as f64),
+            )
+        })
+        .collect();
+    let _ = e.eval_scalar(&|name| Some(name.len() as f64 - 2.0));
+    if let Ok(y) = e.eval(&inputs) {
+        exercise(y);
+    }
+}
+
 const TARGETS: &[Target] = &[
     Target {
         name: "zarr3",
@@ -580,6 +675,16 @@ const TARGETS: &[Target] = &[
         name: "raw",
         make: make_raw,
         run: run_raw,
+    },
+    Target {
+        name: "tiff",
+        make: make_tiff,
+        run: run_tiff,
+    },
+    Target {
+        name: "calc",
+        make: make_calc,
+        run: run_calc,
     },
 ];
 
@@ -796,7 +901,7 @@ fn write_seed_corpus() {
                 }),
         ),
     ];
-    for d in ["zarr3", "zarr2", "chunks", "npy", "raw"] {
+    for d in ["zarr3", "zarr2", "chunks", "npy", "raw", "tiff", "calc"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     for (name, o) in arrays {
@@ -874,6 +979,47 @@ fn write_seed_corpus() {
     std::fs::write(
         root.join("raw").join("README"),
         "the raw target makes its inputs itself\n",
+    )
+    .unwrap();
+    let tiff = root.join("tiff");
+    let img = ChunkedArray::<u16>::from_fn(&[40, 36], &[16, 16], |i| (i[0] * 36 + i[1]) as u16);
+    for (name, o) in [
+        (
+            "u16-none.tif",
+            TiffOptions::default()
+                .tile(16)
+                .compression(TiffCompression::None),
+        ),
+        (
+            "u16-lzw.tif",
+            TiffOptions::default()
+                .tile(16)
+                .compression(TiffCompression::Lzw),
+        ),
+        (
+            "u16-deflate-pred.tif",
+            TiffOptions::default().tile(16).predictor(true),
+        ),
+        (
+            "u16-bigtiff.tif",
+            TiffOptions::default().tile(16).bigtiff(Some(true)),
+        ),
+    ] {
+        img.to_tiff(tiff.join(name), &o).unwrap();
+    }
+    let zstd = TiffOptions::default()
+        .tile(16)
+        .compression(TiffCompression::Zstd { level: 3 });
+    ChunkedArray::<f32>::random_seeded(&[3, 20, 20], &[1, 16, 16], 4)
+        .to_tiff(tiff.join("f32-3band-zstd.tif"), &zstd)
+        .unwrap();
+    std::fs::write(
+        root.join("calc").join("expressions.txt"),
+        "(nir - red) / (nir + red)\n\
+         where(a > 0.5 and not (b <= 2), sqrt(abs(a)) ** 2, -b ^ 3)\n\
+         clip(log10(x) + log(y) * exp(-z), 0, 1e3)\n\
+         min(a, b, 2.5) * max(pi, inf) - nan\n\
+         !(a == b) | (a != 1) & (b >= -1e-3)\n",
     )
     .unwrap();
     std::fs::remove_dir_all(&tmp).ok();

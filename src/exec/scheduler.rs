@@ -112,36 +112,42 @@ struct StageInfo<'p> {
     consumers: Vec<(usize, usize)>,
 }
 
+/// Blocks of one stage, by linear number, with a count each (sparse: a small slice of a
+/// stage of 10^9 blocks must not cost a gigabyte).
+type BlockMap = HashMap<usize, u32, BuildHasherDefault<KeyHasher>>;
+
 struct Sched<'p> {
     stages: Vec<StageInfo<'p>>,
-    /// Exact consumer counts per block, for stages some of whose readers do not all run
-    /// (after a slice, say); `None` where the stages' own counts are exact.
-    counts: Vec<Option<Vec<u32>>>,
+    /// For stages some of whose blocks do not all run (after a slice, say, or a resumed
+    /// sink): the blocks that run, with how many tasks read each (sinks: 1). `None` where
+    /// every block runs and the stages' own consumer counts are exact.
+    needed: Vec<Option<BlockMap>>,
     /// The number of tasks the run will have (each demanded block once).
     total_tasks: u64,
-    /// Which blocks of each stage run, where not all do.
-    needed: Vec<Option<Vec<bool>>>,
 }
 
 impl<'p> Sched<'p> {
     /// Works out which stages are *fully demanded* (every block runs) and, for the others,
     /// which blocks run and how many tasks read each: a stage's own consumer counts assume
     /// that every task of the consumer runs, which a slice downstream can make false, and an
-    /// over-count would keep a block in memory to the end of the run.
+    /// over-count would keep a block in memory to the end of the run. The work and memory are
+    /// O(blocks that run), never O(blocks of a partly read stage).
     fn new(stages: Vec<StageInfo<'p>>, sinks: &[usize]) -> Self {
         let n = stages.len();
         // Inputs are lowered before their consumers, so higher indices come later in the plan.
         let mut full = vec![false; n];
-        let mut needed: Vec<Option<Vec<bool>>> = vec![None; n];
+        let mut needed: Vec<Option<BlockMap>> = vec![None; n];
         // A sink resuming an interrupted write skips the blocks already stored.
         for &s in sinks {
             let st = stages[s].stage;
             let nb = st.grid.num_blocks();
-            let skipped: Vec<bool> = (0..nb)
-                .map(|b| st.kernel.skip(&st.grid.unravel(b)))
-                .collect();
-            if skipped.iter().any(|&k| k) {
-                needed[s] = Some(skipped.iter().map(|&k| !k).collect());
+            let skips = (0..nb).any(|b| st.kernel.skip(&st.grid.unravel(b)));
+            if skips {
+                let run: BlockMap = (0..nb)
+                    .filter(|&b| !st.kernel.skip(&st.grid.unravel(b)))
+                    .map(|b| (b, 1))
+                    .collect();
+                needed[s] = Some(run);
             }
         }
         for s in (0..n).rev() {
@@ -153,65 +159,57 @@ impl<'p> Sched<'p> {
                         .iter()
                         .all(|&(c, slot)| full[c] && stages[c].stage.kernel.covers(slot)));
         }
-        let mut counts: Vec<Option<Vec<u32>>> = vec![None; n];
-        let mut total_tasks = 0u64;
         for s in (0..n).rev() {
-            if full[s] {
-                total_tasks += stages[s].stage.grid.num_blocks() as u64;
-            }
-            if full[s] {
+            if full[s] || stages[s].consumers.is_empty() {
                 continue;
             }
-            if stages[s].consumers.is_empty() {
-                // A resuming sink runs only its blocks not yet stored.
-                if let Some(v) = &needed[s] {
-                    total_tasks += v.iter().filter(|&&b| b).count() as u64;
-                }
-                continue;
-            }
-            let nb = stages[s].stage.grid.num_blocks();
-            let (mut need, mut count) = (vec![false; nb], vec![0u32; nb]);
+            let mut count = BlockMap::default();
             for &(c, slot) in &stages[s].consumers {
                 let cst = stages[c].stage;
-                for cb in 0..cst.grid.num_blocks() {
-                    if needed[c].as_ref().is_some_and(|v| !v[cb]) {
-                        continue;
-                    }
+                let mut visit = |cb: usize| {
                     cst.kernel.deps(&cst.grid.unravel(cb), &mut |sl, ib| {
                         if sl == slot {
-                            let b = stages[s].stage.grid.linear(&ib);
-                            need[b] = true;
-                            count[b] += 1;
+                            *count.entry(stages[s].stage.grid.linear(&ib)).or_insert(0) += 1;
                         }
                     });
+                };
+                match &needed[c] {
+                    Some(run) => run.keys().for_each(|&cb| visit(cb)),
+                    None if full[c] => (0..cst.grid.num_blocks()).for_each(&mut visit),
+                    // A consumer none of whose blocks run.
+                    None => {}
                 }
             }
-            total_tasks += need.iter().filter(|&&b| b).count() as u64;
-            needed[s] = Some(need);
-            counts[s] = Some(count);
+            needed[s] = Some(count);
         }
+        let total_tasks = (0..n)
+            .map(|s| match &needed[s] {
+                _ if full[s] => stages[s].stage.grid.num_blocks() as u64,
+                Some(run) => run.len() as u64,
+                None => 0,
+            })
+            .sum();
         Sched {
             stages,
-            counts,
-            total_tasks,
             needed,
+            total_tasks,
         }
     }
 
     /// Whether block `b` of sink stage `s` is already done (see `StageKernel::skip`).
     fn skipped(&self, s: usize, b: usize) -> bool {
-        self.needed[s].as_ref().is_some_and(|v| !v[b])
+        self.needed[s].as_ref().is_some_and(|v| !v.contains_key(&b))
     }
 
     /// How many task inputs name this block over the whole run.
     fn total_consumers(&self, k: Key) -> u32 {
         let (s, b) = split(k);
-        if let Some(c) = &self.counts[s] {
-            return c[b];
-        }
         let info = &self.stages[s];
         if info.consumers.is_empty() {
             return 0;
+        }
+        if let Some(c) = &self.needed[s] {
+            return c.get(&b).copied().unwrap_or(0);
         }
         let bidx = info.stage.grid.unravel(b);
         info.consumers

@@ -418,7 +418,13 @@ fn file_source<T: Element>(
         });
     }
     check_little_endian(op, path)?;
-    let grid = ChunkGrid::regular_for(op, &layout.shape, chunks)?;
+    let mut grid = ChunkGrid::regular_for(op, &layout.shape, chunks)?;
+    if layout.shape.contains(&0) {
+        // An empty array is one (empty) block: chunks of 1 along a huge axis of an empty
+        // array would make billions of empty tasks (found by the fuzzer: a hang).
+        let whole: Vec<usize> = layout.shape.iter().map(|&n| n.max(1)).collect();
+        grid = ChunkGrid::regular_for(op, &layout.shape, &whole)?;
+    }
     let data_bytes = layout.data_bytes(op, path)?;
     let meta = file
         .metadata()
