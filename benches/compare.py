@@ -218,7 +218,7 @@ def render(rows: dict, meta: dict) -> str:
              "rows (`--anomaly-rows`), to fit the free disk"] if meta.get("anomaly_rows") else []),
           "",
           "Times in seconds (1 warm-up, best of 3, each side in its own process); RSS = peak "
-          "resident MiB of that process (imports included: rask ~3 MiB, Dask ~80 MiB). "
+          "resident MiB of that process (imports included: rask ~5 MiB, Dask ~80 MiB). "
           "`limit`: the machine limit, a hand-written rayon loop (`hand`), `cat` of the input "
           "chunk files (warm cache unless cold), or, for the anomaly, `cat` of its input to "
           "/dev/null plus `cat` of it into one file (read twice, write once). `contam`: CPU used by other processes during the "
