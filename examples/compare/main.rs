@@ -73,8 +73,8 @@ const WORKLOADS: &[(&str, &str)] = &[
     ("W9_big_mean_warm", "cat"),
     ("W9_big_mean_cold", "cat"),
     ("W10_map_overlap_smooth", "hand"),
-    ("W12_anomaly_to_zarr", "cat+cp"),
-    ("W12_anomaly_to_zarr_512MiB", "cat+cp"),
+    ("W12_anomaly_to_zarr", "cat+write"),
+    ("W12_anomaly_to_zarr_512MiB", "cat+write"),
     ("W13_tasks_1e5", "none"),
     ("W14_tasks_1e6", "none"),
 ];
@@ -370,7 +370,9 @@ fn report(name: &str, kind: &str, o: &Opts, base_rss: u64, times: &[f64], out: O
     let best_i = (1..times.len())
         .min_by(|&a, &b| times[a].total_cmp(&times[b]))
         .unwrap_or(0);
-    let policy = if times.len() == 1 {
+    let policy = if o.repeats == 0 {
+        "single run".to_string()
+    } else if times.len() == 1 {
         "single run (warm-up > 30 s)".to_string()
     } else {
         format!("best of {} after 1 warm-up", times.len() - 1)
@@ -526,7 +528,7 @@ fn cmd_limit(name: &str, o: &Opts) -> Result<()> {
             }
             (times, Outcome::new(f64::NAN, None))
         }
-        "cat+cp" => {
+        "cat+write" => {
             // The anomaly reads the input twice (the column means, then the subtraction) and
             // writes it once: `cat` to /dev/null, then `cat` into one file (page cache).
             let mut files = chunk_files(&big(o));
