@@ -168,13 +168,32 @@ fn run_plan_on(plan: &PhysicalPlan, config: &Config, pool: &rayon::ThreadPool) -
     let stages: Vec<&crate::exec::stage::Stage> = plan.graph.node_weights().collect();
     let sinks: Vec<usize> = plan.sinks.iter().map(|s| s.index()).collect();
     let spill = config.spill_store();
+    // A run with a progress bar and no job around it gets a monitor of its own.
+    let own_monitor = (config.shows_progress() && config.monitor().is_none())
+        .then(crate::exec::monitor::Monitor::new);
+    let monitor = config.monitor().or(own_monitor.as_ref()).cloned();
+    let bar = config
+        .shows_progress()
+        .then(|| {
+            monitor
+                .clone()
+                .map(crate::exec::monitor::ProgressBar::start)
+        })
+        .flatten();
     let env = crate::exec::scheduler::RunEnv {
         window: config.window(),
         memory_limit: config.effective_memory_limit()?,
         spill: &spill,
         counters: Default::default(),
+        cancel: config.cancellation().cloned(),
+        monitor,
     };
-    crate::exec::scheduler::run(&stages, &sinks, pool, &env)
+    let result = crate::exec::scheduler::run(&stages, &sinks, pool, &env);
+    if let Some(m) = &own_monitor {
+        m.finish();
+    }
+    drop(bar);
+    result
 }
 
 /// The lowered plan of `exprs` with `collectors` as its sinks.

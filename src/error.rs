@@ -146,8 +146,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The run was cancelled.
-    #[error("the run was cancelled")]
+    /// The run was cancelled (a [`CancelToken`](crate::CancelToken) was cancelled, or its
+    /// [`Job`](crate::Job) or block stream was dropped) before it finished: no task was
+    /// started after that, and writers committed no output.
+    #[error(
+        "cancelled: the run was stopped before it finished (CancelToken::cancel, Job::cancel          or a dropped Job); no output was written"
+    )]
     Cancelled,
 }
 

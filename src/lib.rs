@@ -93,6 +93,10 @@
 //! | `dask.compute(a, b)` | `rask::compute_all(&[&a, &b])?` |
 //! | `dask.config.set(num_workers=4)` | `x.compute_with(&Config::default().threads(4))` |
 //! | `x.visualize()` | `x.to_dot()`, `x.explain()` |
+//! | `with dask.diagnostics.ProgressBar(): x.compute()` | `x.compute_with(&Config::default().progress(true))` |
+//! | `with performance_report(filename="r.html"): x.compute()` | `let (v, stats) = x.compute_with_stats(&cfg)?; stats.to_html("r.html")?` |
+//! | `fut = client.compute(x)`; `fut.result()`, `fut.cancel()`, `fut.done()` | `let job = x.compute_async(&cfg);` `job.wait()`, `job.cancel()`, `job.is_finished()`, `job.progress()` |
+//! | `concurrent.futures` `executor.submit(f)` | `rask::Job::spawn(&cfg, move \|cfg\| ...)` |
 
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
@@ -121,7 +125,7 @@ pub use compute::{Computable, Computed, compute_all, compute_all_with};
 pub use element::{DType, Element, Float, Number};
 pub use error::{Error, Result};
 pub use exec::memory::{current_rss, machine_memory, parse_bytes, peak_rss, reset_peak_rss};
-pub use exec::{Config, RunStats};
+pub use exec::{CancelToken, Config, Job, OpStats, Progress, RunStats, TaskEvent, Timeline};
 pub use geo::GeoInfo;
 pub use grid::{BlockIndex, ChunkGrid};
 pub use io::tiff::{
@@ -130,7 +134,8 @@ pub use io::tiff::{
 };
 pub use io::zarr::{
     BloscCompressor, BloscShuffle, Compression, ZarrArray, ZarrFormat, ZarrOptions, ZarrTarget,
-    create_zarr_group, open_zarr, open_zarr_typed, open_zarr_with, store_all, store_all_with,
+    create_zarr_group, open_zarr, open_zarr_typed, open_zarr_with, store_all, store_all_async,
+    store_all_with,
 };
 pub use io::{
     BlockStream, NpyInfo, ReadMode, npy_info, open_npy, open_npy_with, open_raw, open_raw_with,

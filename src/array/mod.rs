@@ -31,7 +31,7 @@ use crate::compute::sealed::HasExpr;
 use crate::compute::{Computable, plan_exprs, run_exprs};
 use crate::element::{DType, Element};
 use crate::error::{Error, Result};
-use crate::exec::{Config, RunStats};
+use crate::exec::{Config, Job, RunStats};
 use crate::grid::ChunkGrid;
 use crate::plan::Expr;
 
@@ -166,6 +166,33 @@ impl<T: Element> ChunkedArray<T> {
         Ok((out.pop().expect("one output").into_array::<T>()?, stats))
     }
 
+    /// Starts computing the array in the background and returns at once: a [`Job`] to watch
+    /// ([`Job::progress`]), stop ([`Job::cancel`], or drop it) and wait for ([`Job::wait`]).
+    /// The array handle is cloned (cheap: the plan is shared), so `self` stays usable.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let x = ChunkedArray::<f64>::random(&[1000, 1000], &[100, 100]);
+    /// let job = (&x + 1.0).compute_async(&Config::default());
+    /// // ... do other work, or poll job.progress() ...
+    /// let a = job.wait()?;
+    /// assert_eq!(a.shape(), &[1000, 1000]);
+    ///
+    /// // Cancelled jobs return Error::Cancelled and leave nothing behind.
+    /// let slow = x.map_blocks(|b, _| {
+    ///     std::thread::sleep(std::time::Duration::from_millis(20));
+    ///     Ok(b.to_owned())
+    /// });
+    /// let job = slow.compute_async(&Config::default());
+    /// job.cancel();
+    /// assert!(matches!(job.wait(), Err(rask::Error::Cancelled)));
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn compute_async(&self, config: &Config) -> Job<ArrayD<T>> {
+        let x = self.clone();
+        Job::spawn(config, move |c| x.compute_with(c))
+    }
+
     /// The plan in words: the stages after fusion, their grids, task counts and block sizes.
     ///
     /// ```
@@ -239,6 +266,21 @@ impl<T: Element> Scalar<T> {
     pub fn compute_with_stats(&self, config: &Config) -> Result<(T, RunStats)> {
         let (a, stats) = self.0.compute_with_stats(config)?;
         Ok((*a.iter().next().expect("0-d result has one element"), stats))
+    }
+
+    /// Starts computing the value in the background: see
+    /// [`ChunkedArray::compute_async`].
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let job = ChunkedArray::<f64>::ones(&[1000, 1000], &[100, 100]).sum()
+    ///     .compute_async(&Config::default());
+    /// assert_eq!(job.wait()?, 1e6);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn compute_async(&self, config: &Config) -> Job<T> {
+        let x = self.clone();
+        Job::spawn(config, move |c| x.compute_with(c))
     }
 
     /// The 0-d array behind the value (to combine with arrays by broadcasting).

@@ -29,11 +29,11 @@ use clap::{Args, Parser, Subcommand};
 pub use raster::{AnyArray, Format, Output, OutputCompression, Raster, parse_dtype};
 
 use crate::error::{Error, Result};
-use crate::exec::Config;
+use crate::exec::{CancelToken, Config};
 
 /// Chunked, out-of-core raster tool: info, statistics, band math and conversion over
 /// Zarr, .npy and GeoTIFF, in a fixed memory budget.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "rask",
     version,
@@ -49,8 +49,9 @@ struct Cli {
     command: Command,
 }
 
-/// The options every command takes: the memory budget, the threads, and quiet.
-#[derive(Debug, Clone, Default, Args)]
+/// The options every command takes: the memory budget, the threads, and quiet; and the
+/// token that Ctrl-C cancels.
+#[derive(Clone, Default, Args)]
 pub struct RunOptions {
     /// Memory budget for blocks, such as 512MiB or 4GB [default: RASK_MEMORY_LIMIT, else
     /// half the machine's memory]
@@ -62,6 +63,10 @@ pub struct RunOptions {
     /// No progress bar
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Cancelled to stop the run (the binary's Ctrl-C handler does): the command then
+    /// exits with 130 and writes no output.
+    #[arg(skip)]
+    pub cancel: Option<CancelToken>,
 }
 
 fn parse_memory(s: &str) -> std::result::Result<usize, String> {
@@ -75,9 +80,10 @@ impl RunOptions {
     ///
     /// ```
     /// use rask::cli::RunOptions;
-    /// let o = RunOptions { memory_limit: Some(64 << 20), threads: Some(2), quiet: true };
+    /// let o = RunOptions { memory_limit: Some(64 << 20), threads: Some(2), quiet: true, ..Default::default() };
     /// let cfg = o.config();
     /// assert_eq!((cfg.num_threads(), cfg.effective_memory_limit()?), (2, 64 << 20));
+    /// assert!(!cfg.shows_progress());
     /// # Ok::<(), rask::Error>(())
     /// ```
     pub fn config(&self) -> Config {
@@ -88,8 +94,10 @@ impl RunOptions {
         if let Some(t) = self.threads {
             cfg = cfg.threads(t as usize);
         }
-        let _progress = self.show_progress();
-        cfg
+        if let Some(token) = &self.cancel {
+            cfg = cfg.cancel_token(token.clone());
+        }
+        cfg.progress(self.show_progress())
     }
 
     /// Whether a progress bar is drawn: not with `--quiet`, nor when stderr is not a terminal.
@@ -98,7 +106,7 @@ impl RunOptions {
     }
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     Info(commands::InfoArgs),
     Stats(commands::StatsArgs),
@@ -127,7 +135,34 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    run_with(args, out, err, CancelToken::new())
+}
+
+/// [`run`] with a [`CancelToken`] that stops the command when cancelled (the binary cancels
+/// it on Ctrl-C): the run stops after the running tasks, no output is committed, and the
+/// exit code is 130.
+///
+/// ```
+/// let token = rask::CancelToken::new();
+/// token.cancel();
+/// let dir = std::env::temp_dir().join(format!("rask-doc-cancel-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let input = dir.join("x.npy");
+/// rask::ChunkedArray::<f64>::ones(&[100, 100], &[10, 100]).to_npy(&input)?;
+/// let output = dir.join("y.zarr");
+/// let args = ["rask", "convert", input.to_str().unwrap(), output.to_str().unwrap()];
+/// let (mut out, mut err) = (Vec::new(), Vec::new());
+/// assert_eq!(rask::cli::run_with(args, &mut out, &mut err, token), 130);
+/// assert!(!output.exists());
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_with<I, S>(args: I, out: &mut dyn Write, err: &mut dyn Write, cancel: CancelToken) -> i32
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString> + Clone,
+{
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -157,6 +192,7 @@ where
             };
         }
     };
+    cli.run.cancel = Some(cancel);
     let name = cli.command.name();
     let result = match &cli.command {
         Command::Info(a) => commands::info(a, &cli.run, out),

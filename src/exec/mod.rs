@@ -1,6 +1,11 @@
-//! Execution: the run configuration, the stages, and the scheduler.
+//! Execution: the run configuration, the stages, the scheduler, and watching runs
+//! (progress, cancellation, jobs, profiles and their HTML report).
 
+pub(crate) mod job;
 pub(crate) mod memory;
+pub(crate) mod monitor;
+pub(crate) mod profile;
+pub(crate) mod report;
 pub(crate) mod scheduler;
 pub(crate) mod stage;
 
@@ -9,7 +14,12 @@ use std::path::PathBuf;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub use job::Job;
+pub use monitor::{CancelToken, Progress};
+pub use profile::{OpStats, TaskEvent, Timeline};
 pub use scheduler::RunStats;
+
+use monitor::Monitor;
 
 use crate::error::{Error, Result};
 
@@ -29,12 +39,16 @@ pub struct Config {
     memory_limit: Option<usize>,
     spill_dir: Option<PathBuf>,
     spill_limit: Option<u64>,
+    progress: bool,
+    cancel: Option<CancelToken>,
+    /// The live counters of the job this configuration runs for.
+    monitor: Option<Arc<Monitor>>,
 }
 
 impl Default for Config {
     /// All cores, `split_every` 16, the task window sized from the thread count, the memory
     /// limit from `RASK_MEMORY_LIMIT` or half the machine's memory, spill files in the system's
-    /// temporary directory.
+    /// temporary directory, no progress bar, no cancel token.
     fn default() -> Self {
         Config {
             threads: 0,
@@ -43,6 +57,9 @@ impl Default for Config {
             memory_limit: None,
             spill_dir: None,
             spill_limit: None,
+            progress: false,
+            cancel: None,
+            monitor: None,
         }
     }
 }
@@ -106,6 +123,68 @@ impl Config {
     pub fn spill_limit(mut self, bytes: u64) -> Self {
         self.spill_limit = Some(bytes);
         self
+    }
+
+    /// Draws a progress bar on stderr while a run goes (default `false`): tasks done of the
+    /// total, bytes read and written, the rate and the time left, redrawn about ten times a
+    /// second on one line. Drawn only when stderr is a terminal, and only for runs longer
+    /// than a tenth of a second; the bar's thread does not slow the workers. For progress in
+    /// a program, use [`compute_async`](crate::ChunkedArray::compute_async) and
+    /// [`Job::progress`].
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let cfg = Config::default().progress(true);
+    /// assert!(cfg.shows_progress());
+    /// let s = ChunkedArray::<f64>::ones(&[1000], &[100]).sum().compute_with(&cfg)?;
+    /// assert_eq!(s, 1000.0);
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = show;
+        self
+    }
+
+    /// Whether runs draw a progress bar (see [`progress`](Self::progress)).
+    pub fn shows_progress(&self) -> bool {
+        self.progress
+    }
+
+    /// Runs made with this configuration stop when `token` is cancelled (default: none), with
+    /// [`Error::Cancelled`]; see [`CancelToken`]. For a Ctrl-C handler, or to stop several
+    /// computations at once. A [`Job`] gets a child of this token, so cancelling the job
+    /// stops it alone.
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let token = rask::CancelToken::new();
+    /// let cfg = Config::default().cancel_token(token.clone());
+    /// assert_eq!(ChunkedArray::<f64>::ones(&[10], &[5]).sum().compute_with(&cfg)?, 10.0);
+    /// token.cancel();
+    /// assert!(ChunkedArray::<f64>::ones(&[10], &[5]).sum().compute_with(&cfg).is_err());
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// The cancel token runs with this configuration watch, if any.
+    pub fn cancellation(&self) -> Option<&CancelToken> {
+        self.cancel.as_ref()
+    }
+
+    /// This configuration for a job: `token` replaces the cancel token, `monitor` counts.
+    pub(crate) fn for_job(&self, token: CancelToken, monitor: Arc<Monitor>) -> Config {
+        Config {
+            cancel: Some(token),
+            monitor: Some(monitor),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn monitor(&self) -> Option<&Arc<Monitor>> {
+        self.monitor.as_ref()
     }
 
     /// The memory limit this configuration runs with, in bytes (see

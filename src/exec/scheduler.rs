@@ -23,6 +23,8 @@ use std::time::Instant;
 use crate::block::BlockRef;
 use crate::error::{Error, Result};
 use crate::exec::memory::{self, IoCounters, SpillStore};
+use crate::exec::monitor::{CancelToken, Monitor};
+use crate::exec::profile::{OpStats, Recorder, Timeline};
 use crate::exec::stage::Stage;
 
 /// A task: stage number in the high 24 bits, linear block number in the low 40.
@@ -92,6 +94,15 @@ pub struct RunStats {
     pub bytes_written: u64,
     /// Wall time of the run in seconds.
     pub wall_s: f64,
+    /// Worker threads of the run.
+    pub threads: usize,
+    /// Per operation (stage of the lowered plan, in plan order, inputs first): tasks, busy
+    /// time and bytes produced; a last row named `spill` when blocks were spilled (its `tasks`
+    /// are blocks spilled). The other rows' task counts add up to [`tasks`](Self::tasks).
+    pub ops: Vec<OpStats>,
+    /// The task stream (which operation ran on which worker when) and memory over time,
+    /// thinned evenly past [`Timeline::MAX_EVENTS`] tasks. [`to_html`](Self::to_html) draws it.
+    pub timeline: Timeline,
 }
 
 /// Per-stage facts the scheduler needs.
@@ -106,6 +117,8 @@ struct Sched<'p> {
     /// Exact consumer counts per block, for stages some of whose readers do not all run
     /// (after a slice, say); `None` where the stages' own counts are exact.
     counts: Vec<Option<Vec<u32>>>,
+    /// The number of tasks the run will have (each demanded block once).
+    total_tasks: u64,
 }
 
 impl<'p> Sched<'p> {
@@ -128,7 +141,11 @@ impl<'p> Sched<'p> {
         }
         let mut needed: Vec<Option<Vec<bool>>> = vec![None; n];
         let mut counts: Vec<Option<Vec<u32>>> = vec![None; n];
+        let mut total_tasks = 0u64;
         for s in (0..n).rev() {
+            if full[s] {
+                total_tasks += stages[s].stage.grid.num_blocks() as u64;
+            }
             if full[s] || stages[s].consumers.is_empty() {
                 continue;
             }
@@ -149,10 +166,15 @@ impl<'p> Sched<'p> {
                     });
                 }
             }
+            total_tasks += need.iter().filter(|&&b| b).count() as u64;
             needed[s] = Some(need);
             counts[s] = Some(count);
         }
-        Sched { stages, counts }
+        Sched {
+            stages,
+            counts,
+            total_tasks,
+        }
     }
 
     /// How many task inputs name this block over the whole run.
@@ -285,6 +307,10 @@ struct Mem {
 }
 
 impl Mem {
+    /// Bytes counted now: held blocks and reservations.
+    fn level(&self) -> u64 {
+        (self.resident + self.reserved) as u64
+    }
     fn fits(&self, need: usize) -> bool {
         self.resident + self.reserved + need <= self.limit
     }
@@ -315,6 +341,7 @@ struct State {
     busy: usize,
     tasks_run: u64,
     mem: Mem,
+    rec: Recorder,
 }
 
 impl State {
@@ -414,6 +441,10 @@ pub(crate) struct RunEnv<'a> {
     pub memory_limit: usize,
     pub spill: &'a SpillStore,
     pub counters: Arc<IoCounters>,
+    /// Stops the run when cancelled.
+    pub cancel: Option<CancelToken>,
+    /// Live counters to bump (a job's, a progress bar's).
+    pub monitor: Option<Arc<Monitor>>,
 }
 
 /// Runs `stages` (a physical plan, stage `i` at index `i`) with `sinks` as outputs.
@@ -424,6 +455,9 @@ pub(crate) fn run(
     env: &RunEnv<'_>,
 ) -> Result<RunStats> {
     let start = Instant::now();
+    if env.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+        return Err(Error::Cancelled);
+    }
     check_fits(stages, env.memory_limit)?;
     let rss_reset = memory::reset_peak_rss();
     let mut infos: Vec<StageInfo<'_>> = stages
@@ -439,6 +473,7 @@ pub(crate) fn run(
         }
     }
     let sched = Sched::new(infos, sinks);
+    let workers = pool.current_num_threads().max(1);
     let state = Mutex::new(State {
         tasks_gen: TaskGen {
             sinks: sinks.to_vec(),
@@ -462,9 +497,12 @@ pub(crate) fn run(
             limit: env.memory_limit,
             ..Mem::default()
         },
+        rec: Recorder::new(start, stages.len()),
     });
     let window = env.window.max(1);
-    let workers = pool.current_num_threads().max(1);
+    if let Some(m) = &env.monitor {
+        m.begin_run(sched.total_tasks, &env.counters);
+    }
     let ctx = Ctx {
         sched: &sched,
         state: &state,
@@ -484,10 +522,21 @@ pub(crate) fn run(
         };
         ctx.dispatch(scope, first);
     });
+    if let Some(m) = &env.monitor {
+        m.end_run(&env.counters);
+    }
     let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = st.error {
         return Err(e);
     }
+    let end = Instant::now();
+    let (ops, timeline) = st.rec.finish(
+        stages.iter().map(|s| stage_name(s)).collect(),
+        stages.iter().map(|s| s.kind.to_string()).collect(),
+        workers,
+        end,
+        st.mem.level(),
+    );
     Ok(RunStats {
         tasks: st.tasks_run,
         peak_block_bytes: st.mem.peak_resident,
@@ -500,7 +549,10 @@ pub(crate) fn run(
         bytes_reread: st.mem.reread_bytes,
         bytes_read: env.counters.read.load(Ordering::Relaxed),
         bytes_written: env.counters.written.load(Ordering::Relaxed),
-        wall_s: start.elapsed().as_secs_f64(),
+        wall_s: end.duration_since(start).as_secs_f64(),
+        threads: workers,
+        ops,
+        timeline,
     })
 }
 
@@ -612,6 +664,12 @@ impl Ctx<'_, '_> {
     /// dropping or spilling held blocks when it has not.
     fn take(&self, st: &mut State) -> Next {
         if st.error.is_some() || st.finished {
+            return Next::Idle;
+        }
+        // Checked per task taken: a cancelled run starts nothing new and ends once the
+        // running tasks are done.
+        if self.env.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            st.fail(Error::Cancelled);
             return Next::Idle;
         }
         let Some(&Reverse((_, k))) = st.ready.peek() else {
@@ -747,12 +805,15 @@ impl Ctx<'_, '_> {
 
     /// Writes `blocks` to the spill store and swaps the mapped copies in.
     fn spill<'s>(&'s self, scope: &rayon::Scope<'s>, blocks: Vec<(Key, BlockRef)>) -> Next {
+        let t0 = Instant::now();
         let written: Vec<_> = blocks
             .iter()
             .map(|(_, b)| self.env.spill.spill(b))
             .collect();
+        let t1 = Instant::now();
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.busy -= 1;
+        let spilled_before = (st.mem.spilled_blocks, st.mem.spilled_bytes);
         for ((k, b), w) in blocks.iter().zip(written) {
             let bytes = b.nbytes();
             let Some(h) = st.done.get_mut(k) else {
@@ -770,6 +831,15 @@ impl Ctx<'_, '_> {
                 Err(e) => st.fail(e),
             }
         }
+        let n = st.mem.spilled_blocks - spilled_before.0;
+        if n > 0 {
+            let bytes = st.mem.spilled_bytes - spilled_before.1;
+            let (op, level) = (st.rec.spill_op(), st.mem.level());
+            st.rec.record(op, worker(), t0, t1, n, bytes, level);
+            if let Some(m) = &self.env.monitor {
+                m.spilled(bytes);
+            }
+        }
         let next = self.next_step(scope, &mut st);
         drop(st);
         drop(blocks);
@@ -783,6 +853,7 @@ impl Ctx<'_, '_> {
         let stage = self.sched.stages[s].stage;
         let bidx = stage.grid.unravel(b);
         let mut reread = 0u64;
+        let t0 = Instant::now();
         let result = memory::with_counters(&self.env.counters, || {
             catch_unwind(AssertUnwindSafe(|| {
                 let inputs = task
@@ -809,19 +880,26 @@ impl Ctx<'_, '_> {
                 out
             }))
         });
+        let t1 = Instant::now();
         drop(task.inputs);
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.busy -= 1;
         st.mem.reread_bytes += reread;
         match result {
             Ok(Ok(block)) => {
+                let bytes = block.as_ref().map_or(0, |b| b.nbytes() as u64);
                 st.complete(self.sched, task.key, block, task.reserved);
+                let level = st.mem.level();
+                st.rec.record(s, worker(), t0, t1, 1, bytes, level);
+                if let Some(m) = &self.env.monitor {
+                    m.task_done();
+                }
                 st.refill(self.sched, self.window);
             }
             Ok(Err(e)) => {
                 st.mem.reserved -= task.reserved;
                 st.fail(match e {
-                    e @ (Error::Block { .. } | Error::Panicked { .. }) => e,
+                    e @ (Error::Block { .. } | Error::Panicked { .. } | Error::Cancelled) => e,
                     e => Error::Block {
                         op: stage_name(stage),
                         block: bidx,
@@ -845,6 +923,11 @@ impl Ctx<'_, '_> {
         }
         self.next_step(scope, &mut st)
     }
+}
+
+/// This worker's index in its pool (0 outside a pool).
+fn worker() -> usize {
+    rayon::current_thread_index().unwrap_or(0)
 }
 
 fn stage_name(stage: &Stage) -> String {

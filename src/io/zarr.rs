@@ -741,6 +741,29 @@ impl<T: Element> ChunkedArray<T> {
         store_all_with(&[self.zarr_target(path, options)], config)
     }
 
+    /// [`to_zarr_with`](Self::to_zarr_with) in the background: a [`Job`](crate::Job) to
+    /// watch, cancel or wait for. A cancelled job removes what it had written: nothing is left
+    /// at `path` (an array there before, with `overwrite`, is kept).
+    ///
+    /// ```
+    /// use rask::prelude::*;
+    /// let dir = std::env::temp_dir().join(format!("rask-doc-zarr-job-{}", std::process::id()));
+    /// let x = ChunkedArray::<f32>::random(&[400, 400], &[100, 100]);
+    /// let job = x.to_zarr_async(dir.join("x.zarr"), &ZarrOptions::default(), &Config::default());
+    /// let stats = job.wait()?;
+    /// assert_eq!(stats.bytes_written, 400 * 400 * 4);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), rask::Error>(())
+    /// ```
+    pub fn to_zarr_async(
+        &self,
+        path: impl AsRef<Path>,
+        options: &ZarrOptions,
+        config: &Config,
+    ) -> crate::Job<RunStats> {
+        store_all_async(vec![self.zarr_target(path, options)], config)
+    }
+
     /// The array as an output of [`store_all`], which writes several arrays in one run.
     /// Errors (bad chunks, say) are reported by `store_all`.
     pub fn zarr_target(&self, path: impl AsRef<Path>, options: &ZarrOptions) -> ZarrTarget {
@@ -862,6 +885,24 @@ pub fn create_zarr_group(path: impl AsRef<Path>, attributes: &Map<String, Value>
     let text = serde_json::to_string_pretty(&doc)
         .map_err(|e| Error::storage(OP, meta.display(), None, e))?;
     std::fs::write(&meta, text).map_err(|e| Error::io(OP, meta.display(), e))
+}
+
+/// [`store_all_with`] in the background: a [`Job`](crate::Job) to watch, cancel or wait for.
+/// A cancelled job leaves none of the outputs.
+///
+/// ```
+/// use rask::prelude::*;
+/// let dir = std::env::temp_dir().join(format!("rask-doc-store-job-{}", std::process::id()));
+/// let x = ChunkedArray::<f64>::random(&[100, 100], &[50, 50]);
+/// let o = ZarrOptions::default();
+/// let targets = vec![x.zarr_target(dir.join("a.zarr"), &o), (&x * 2.0).zarr_target(dir.join("b.zarr"), &o)];
+/// rask::store_all_async(targets, &Config::default()).wait()?;
+/// assert!(dir.join("b.zarr").exists());
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), rask::Error>(())
+/// ```
+pub fn store_all_async(targets: Vec<ZarrTarget>, config: &Config) -> crate::Job<RunStats> {
+    crate::Job::spawn(config, move |c| store_all_with(&targets, c))
 }
 
 /// [`store_all`] with a [`Config`].
