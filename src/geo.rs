@@ -371,7 +371,7 @@ mod tests {
         assert!((c - 3.0).abs() < 1e-12 && (r - 7.0).abs() < 1e-12);
         assert!(GeoInfo::new([0.0; 6]).map_to_pixel(1.0, 1.0).is_none());
         assert!(!g.same_grid(&g.clone().with_epsg(4326)));
-        assert!(g.is_nodata(f64::NAN) == false);
+        assert!(!g.is_nodata(f64::NAN));
         assert!(g.clone().with_nodata(f64::NAN).is_nodata(f64::NAN));
     }
 }

@@ -84,6 +84,14 @@
 //! | `da.from_zarr("x.zarr", chunks=(1000, 1000))` | `rask::open_zarr_with("x.zarr", &[1000, 1000])?` |
 //! | `x.to_zarr("out.zarr")` | `x.to_zarr("out.zarr", &ZarrOptions::default())?` |
 //! | `da.to_zarr(..., compute=False)` + `dask.compute(a, b)` | `rask::store_all(&[a.zarr_target(p, &o), b.zarr_target(q, &o)])?` |
+//! | `rioxarray.open_rasterio("x.tif", chunks=True)` | `rask::open_tiff("x.tif")?.into_typed::<u16>()?` (bands, rows, cols; the file's tiles) |
+//! | `rioxarray.open_rasterio(p, chunks=(1, 2048, 2048))` | `rask::open_tiff_with(p, &[1, 2048, 2048])?` |
+//! | `rioxarray.open_rasterio(p).sel(band=1)` | `rask::open_tiff_band(p, 0)?` |
+//! | `x.rio.to_raster("out.tif", tiled=True, compress="DEFLATE")` | `x.to_tiff("out.tif", &TiffOptions::default())?` (tiled, streamed) |
+//! | `x.rio.transform()`, `x.rio.crs.to_epsg()`, `x.rio.nodata` | `x.geo()?.geotransform`, `x.geo()?.epsg`, `x.nodata()` |
+//! | `x.rio.write_transform(t)`, `x.rio.write_nodata(v)` | `x.with_geo(GeoInfo::new(gt).with_nodata(v))` |
+//! | `x.rio.bounds()` | `x.geo()?.bounds(rows, cols)` |
+//! | `x.where(x != x.rio.nodata)`, `xr.DataArray.notnull` | `x.masked_f64()`, `x.valid_mask()` |
 //! | `x.compute()` | `x.compute()?` |
 //! | `da.from_array(np.load(p, mmap_mode="r"), chunks=c)` | `rask::open_npy::<f64>(p, &c)?` (memory-mapped, zero-copy row bands) |
 //! | `da.from_array(np.memmap(p, dtype, "r", shape=s), chunks=c)` | `rask::open_raw::<u16>(p, &s, &c)?` |
@@ -107,13 +115,16 @@ pub mod calc;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod compute;
+pub mod data;
 mod element;
 mod error;
 mod exec;
 pub mod geo;
 mod grid;
+pub mod image;
 pub mod io;
 pub mod kernels;
+pub mod pipelines;
 pub(crate) mod plan;
 
 pub use array::stats::{Integer, UnknownLen, histogram_bin_edges};

@@ -40,7 +40,9 @@ use crate::exec::{CancelToken, Config};
     propagate_version = true,
     after_help = "Examples:\n  rask info scene.zarr\n  rask stats scene.zarr --json\n  \
                   rask calc \"(nir - red) / (nir + red)\" -i nir=b8.zarr -i red=b4.zarr -o ndvi.zarr\n  \
-                  rask convert image.npy image.zarr --chunks 512,512"
+                  rask convert image.npy image.zarr --chunks 512,512\n  \
+                  rask preview scene.tif -o quicklook.png --bands 3,2,1\n  \
+                  rask sample data/ --size 2048"
 )]
 struct Cli {
     #[command(flatten)]
@@ -112,6 +114,8 @@ enum Command {
     Stats(commands::StatsArgs),
     Calc(commands::CalcArgs),
     Convert(commands::ConvertArgs),
+    Preview(commands::PreviewArgs),
+    Sample(commands::SampleArgs),
 }
 
 impl Command {
@@ -121,6 +125,8 @@ impl Command {
             Command::Stats(_) => "stats",
             Command::Calc(_) => "calc",
             Command::Convert(_) => "convert",
+            Command::Preview(_) => "preview",
+            Command::Sample(_) => "sample",
         }
     }
 }
@@ -199,6 +205,8 @@ where
         Command::Stats(a) => commands::stats(a, &cli.run, out),
         Command::Calc(a) => commands::calc(a, &cli.run, out),
         Command::Convert(a) => commands::convert(a, &cli.run, out),
+        Command::Preview(a) => commands::preview(a, &cli.run, out),
+        Command::Sample(a) => commands::sample(a, &cli.run, out),
     };
     match result {
         Ok(()) => 0,
@@ -213,6 +221,8 @@ where
         Err(e) => {
             // One line: multi-line messages from below (codec errors) are joined.
             let text = e.to_string().replace('\n', "; ");
+            // "rask calc: error: calc: ..." says the command twice.
+            let text = text.strip_prefix(&format!("{name}: ")).unwrap_or(&text);
             let _ = writeln!(err, "rask {name}: error: {text}");
             1
         }

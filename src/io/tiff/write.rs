@@ -156,9 +156,9 @@ impl<T: Element> ChunkedArray<T> {
         let shown = path.display().to_string();
         let e = self.expr_ref()?.clone();
         let shape = e.shape().to_vec();
-        let (bands, rows, cols) = match shape.as_slice() {
-            &[r, c] => (1, r, c),
-            &[b, r, c] => (b, r, c),
+        let (bands, rows, cols) = match *shape.as_slice() {
+            [r, c] => (1, r, c),
+            [b, r, c] => (b, r, c),
             _ => {
                 return Err(Error::arg(
                     WRITE,
@@ -204,14 +204,14 @@ impl<T: Element> ChunkedArray<T> {
         let nd = shape.len();
         let mut chunks = e.grid.chunk_shape();
         let mut aligned = true;
-        for k in nd - 2..nd {
+        for (k, c) in chunks.iter_mut().enumerate().skip(nd - 2) {
             let sizes = e.grid.chunk_sizes(k);
             if sizes[..sizes.len() - 1]
                 .iter()
                 .any(|c| !c.is_multiple_of(t))
             {
                 aligned = false;
-                chunks[k] = (chunks[k].div_ceil(t)).max(1) * t;
+                *c = c.div_ceil(t).max(1) * t;
             }
         }
         let x = if aligned {
