@@ -138,6 +138,9 @@ pub fn write_png_image(path: impl AsRef<Path>, image: &Array3<u8>) -> Result<()>
     encode_png(path.as_ref(), w, h, &data, c)
 }
 
+/// A value range `(low, high)`.
+pub type ValueRange = (f64, f64);
+
 /// A colour map from `[0, 1]` to RGB.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ColorMap {
@@ -313,7 +316,7 @@ fn to_byte(v: f64, (lo, hi): (f64, f64)) -> u8 {
 pub fn percentile_stretch(
     values: ArrayView2<'_, f64>,
     percentiles: (f64, f64),
-) -> Result<(Array2<u8>, Option<(f64, f64)>)> {
+) -> Result<(Array2<u8>, Option<ValueRange>)> {
     let flat: Vec<f64> = values.iter().copied().collect();
     let range = percentile_range(&flat, percentiles)?;
     let r = range.unwrap_or((0.0, 0.0));
@@ -338,7 +341,7 @@ pub fn percentile_stretch(
 pub fn stretch_rgb(
     bands: [ArrayView2<'_, f64>; 3],
     percentiles: (f64, f64),
-) -> Result<(Array3<u8>, [Option<(f64, f64)>; 3])> {
+) -> Result<(Array3<u8>, [Option<ValueRange>; 3])> {
     let mut ranges = [None; 3];
     for (k, b) in bands.iter().enumerate() {
         let valid: Vec<f64> = ndarray::Zip::from(b)

@@ -357,7 +357,7 @@ pub fn band(x: &ChunkedArray<f32>, index: usize) -> Result<ChunkedArray<f32>> {
 pub fn valid_mask(x: &ChunkedArray<f32>, nodata: Option<f64>) -> ChunkedArray<bool> {
     let v = x.eq_elem(x).clone(); // false for NaN
     match nodata {
-        Some(nd) => v.and(&x.ne_elem(nd as f32)),
+        Some(nd) => v.and(x.ne_elem(nd as f32)),
         None => v,
     }
 }
@@ -432,10 +432,10 @@ pub fn ndvi(
 ) -> ChunkedArray<f32> {
     let sum = red + nir;
     let mut valid = valid_mask(red, nodata)
-        .and(&valid_mask(nir, nodata))
-        .and(&sum.gt(0.0f32));
+        .and(valid_mask(nir, nodata))
+        .and(sum.gt(0.0f32));
     if let Some(c) = cloud {
-        valid = valid.and(&c.eq_elem(CLEAR));
+        valid = valid.and(c.eq_elem(CLEAR));
     }
     where_(&valid, &((nir - red) / &sum), f32::NAN)
 }
@@ -595,7 +595,7 @@ pub fn composite(
                 ),
             ));
         }
-        valid = valid.and(&c.eq_elem(CLEAR).expand_dims(1));
+        valid = valid.and(c.eq_elem(CLEAR).expand_dims(1));
     }
     let masked = where_(&valid, stack, f32::NAN);
     Ok(masked.nanmedian_axis(0))
@@ -637,7 +637,7 @@ pub fn run_composite(
     let filled = first.eq_elem(&first).cast::<u64>().sum();
     let mut valid_t = valid_mask(&stack.data.slice(ndarray::s![.., 0, .., ..]), stack.nodata);
     if let Some(c) = clouds {
-        valid_t = valid_t.and(&c.eq_elem(CLEAR));
+        valid_t = valid_t.and(c.eq_elem(CLEAR));
     }
     let clear_t = valid_t.cast::<u64>().sum_axes(&[1, 2]);
     let mut out = compute_all(&[&filled, &clear_t])?.into_iter();
@@ -665,7 +665,7 @@ pub fn run_composite(
     match stack.dtype {
         DType::U16 => {
             attrs.insert("nodata".into(), json!(nodata));
-            let r = where_(&m.eq_elem(&m), &m.map(|v: f32| v.round()), nodata as f32);
+            let r = where_(&m.eq_elem(&m), m.map(|v: f32| v.round()), nodata as f32);
             let mut r = r.cast::<u16>();
             if let Some(g) = &stack.geo {
                 r = r.with_geo(g.clone().with_nodata(nodata));
@@ -754,7 +754,7 @@ pub fn band_stats(
         return Err(Error::arg("band_stats", "bins must be at least 1, got 0"));
     }
     let nb = x.shape()[0];
-    let masked = where_(&valid_mask(&x, nodata), &x.cast::<f64>(), f64::NAN);
+    let masked = where_(&valid_mask(&x, nodata), x.cast::<f64>(), f64::NAN);
     let count = masked.eq_elem(&masked).cast::<u64>().sum_axes(&[1, 2]);
     let mean = masked.nanmean_axes(&[1, 2]);
     let std = masked.nanstd_axes(&[1, 2], 0.0);
@@ -866,11 +866,7 @@ pub fn smooth(
             (v.gaussian_filter(sigma, b), w.gaussian_filter(sigma, b))
         }
     };
-    Ok(where_(
-        &valid.and(&den.gt(0.0f32)),
-        &(&num / &den),
-        f32::NAN,
-    ))
+    Ok(where_(&valid.and(den.gt(0.0f32)), &(&num / &den), f32::NAN))
 }
 
 // ---------------------------------------------------------------- pyramid
@@ -1038,7 +1034,7 @@ pub fn run_pyramid(
         let d = dims(nd);
         if raster.dtype == DType::U16 {
             attrs.insert("nodata".into(), json!(nodata));
-            let r = where_(&l.eq_elem(l), &l.map(|v: f32| v.round()), nodata as f32);
+            let r = where_(&l.eq_elem(l), l.map(|v: f32| v.round()), nodata as f32);
             targets.push(r.cast::<u16>().zarr_target(path, &zarr_opts(&attrs, d)));
         } else {
             targets.push(l.zarr_target(path, &zarr_opts(&attrs, d)));

@@ -592,7 +592,7 @@ fn geotiffs_carry_the_projection_and_feed_the_pipelines() {
     assert_eq!(stack.data.shape(), &[5, 96, 96]); // one date: a file, not a stack
     let stack = pipelines::open_raster(&data, "stack").unwrap(); // the Zarr group first
     assert_eq!(stack.data.shape(), &[4, 5, 96, 96]);
-    std::fs::remove_dir_all(&dir.join("data").join("scene.zarr")).unwrap();
+    std::fs::remove_dir_all(dir.join("data").join("scene.zarr")).unwrap();
     let stack = pipelines::open_raster(&data, "stack").unwrap(); // then the per-date GeoTIFFs
     assert_eq!(stack.data.shape(), &[4, 5, 96, 96]);
     let clouds = pipelines::open_mask(&stack, "clouds").unwrap().unwrap();
