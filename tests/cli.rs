@@ -705,3 +705,142 @@ fn stats_agree_with_gdalinfo() {
         }
     }
 }
+
+#[test]
+fn sample_preview_and_band_inputs() {
+    let d = dir("sample");
+    let data = d.join("data");
+    ok(&[
+        "sample",
+        p(&data),
+        "--size",
+        "128",
+        "--times",
+        "2",
+        "--chunk",
+        "64",
+        "-q",
+    ]);
+    let tif = data.join("scene.tif");
+    let v: Value = serde_json::from_str(&ok(&["info", p(&tif), "--json"])).unwrap();
+    assert_eq!(v["shape"], serde_json::json!([5, 128, 128]));
+    assert_eq!(v["crs"], "EPSG:32633");
+    // NDVI from two bands of one file; the result is 2-d and within [-1, 1].
+    let ndvi = d.join("ndvi.zarr");
+    let nir = format!("nir={}:4", p(&tif));
+    let red = format!("red={}:3", p(&tif));
+    ok(&[
+        "calc",
+        "(nir - red) / (nir + red)",
+        "-i",
+        &nir,
+        "-i",
+        &red,
+        "-o",
+        p(&ndvi),
+        "-q",
+    ]);
+    let s: Value = serde_json::from_str(&ok(&["stats", p(&ndvi), "--json"])).unwrap();
+    assert_eq!(s["shape"], serde_json::json!([128, 128]));
+    let b = &s["bands"][0];
+    assert!(
+        b["min"].as_f64().unwrap() >= -1.0 && b["max"].as_f64().unwrap() <= 1.0,
+        "{b}"
+    );
+    let e = fails(
+        &[
+            "calc",
+            "a",
+            "-i",
+            &format!("a={}:6", p(&tif)),
+            "-o",
+            p(&d.join("x.zarr")),
+        ],
+        1,
+    );
+    assert!(e.contains("band 6 is out of range"), "{e}");
+    // Previews: RGB from three bands, one band with a colour map, capped in size.
+    let png = d.join("rgb.png");
+    ok(&[
+        "preview",
+        p(&tif),
+        "-o",
+        p(&png),
+        "--bands",
+        "3,2,1",
+        "--size",
+        "50",
+    ]);
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let (w, h) = (
+        u32::from_be_bytes(bytes[16..20].try_into().unwrap()),
+        u32::from_be_bytes(bytes[20..24].try_into().unwrap()),
+    );
+    assert!(w <= 50 && h <= 50 && w > 0, "{w}x{h}");
+    ok(&[
+        "preview",
+        p(&ndvi),
+        "-o",
+        p(&d.join("ndvi.png")),
+        "--colormap",
+        "ndvi",
+        "--range",
+        "-1,1",
+    ]);
+    let e = fails(&["preview", p(&tif), "-o", p(&png)], 1);
+    assert!(e.contains("exists"), "{e}");
+    let e = fails(&["preview", p(&tif), "-o", p(&d.join("q.jpg"))], 1);
+    assert!(e.contains(".png"), "{e}");
+    let e = fails(
+        &[
+            "preview",
+            p(&tif),
+            "-o",
+            p(&d.join("q.png")),
+            "--bands",
+            "7",
+        ],
+        1,
+    );
+    assert!(e.contains("--bands 7"), "{e}");
+    let e = fails(&["sample", p(&data), "--size", "128", "-q"], 1);
+    assert!(e.contains("exists"), "{e}");
+}
+
+#[test]
+fn a_cancelled_run_exits_130_and_writes_nothing() {
+    let d = dir("cancel");
+    let x = d.join("x.npy");
+    ChunkedArray::<f32>::ones(&[64, 64], &[8, 64])
+        .to_npy(&x)
+        .unwrap();
+    let token = rask::CancelToken::new();
+    token.cancel();
+    for out in ["y.zarr", "y.npy", "y.tif"] {
+        let out = d.join(out);
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let args = [
+            "rask",
+            "calc",
+            "x * 2",
+            "-i",
+            &format!("x={}", p(&x)),
+            "-o",
+            p(&out),
+        ];
+        assert_eq!(
+            rask::cli::run_with(args, &mut o, &mut e, token.clone()),
+            130
+        );
+        let e = String::from_utf8(e).unwrap();
+        assert!(e.contains("interrupted") && e.lines().count() == 1, "{e}");
+        assert!(!out.exists());
+    }
+    // Nothing half-written is left in the directory either.
+    let names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["x.npy".to_string()]);
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::raster::{AnyArray, Output, OutputCompression, Raster, json_f64, parse_dtype};
+use super::raster::{AnyArray, Output, OutputCompression, Raster, json_f64, parse_dtype, with_any};
 use super::{RunOptions, ensure};
 use crate::calc::{Expression, RESERVED};
 use crate::element::DType;
@@ -303,7 +303,8 @@ pub(crate) struct CalcArgs {
     /// The expression, such as "(nir - red) / (nir + red)"
     #[arg(allow_hyphen_values = true)]
     expression: String,
-    /// An input: NAME=PATH (repeat for each input)
+    /// An input: NAME=PATH, or NAME=PATH:BAND for one band of a multi-band raster
+    /// (1-based); repeat for each input
     #[arg(short = 'i', long = "input", value_name = "NAME=PATH", required = true)]
     inputs: Vec<String>,
     /// The output (.zarr, .npy, .tif or .tiff)
@@ -318,6 +319,30 @@ pub(crate) struct CalcArgs {
     nodata: Option<f64>,
     #[command(flatten)]
     write: WriteArgs,
+}
+
+/// Opens a `calc` input: `PATH`, or `PATH:BAND` for one band (1-based) of a 3-d raster.
+fn open_input(spec: &str) -> Result<Raster> {
+    let band = spec.rsplit_once(':').and_then(|(path, b)| {
+        let n: usize = b.parse().ok()?;
+        (!Path::new(spec).exists()).then_some((path, n))
+    });
+    let Some((path, band)) = band else {
+        return Raster::open(Path::new(spec));
+    };
+    let mut r = Raster::open(Path::new(path))?;
+    let nbands = if r.shape.len() == 3 { r.shape[0] } else { 0 };
+    ensure(band >= 1 && band <= nbands, "calc", || {
+        format!(
+            "{spec}: band {band} is out of range ({path} has shape {:?}; bands are the first \
+             axis of a 3-d raster, counted from 1)",
+            r.shape
+        )
+    })?;
+    r.array = with_any!(&r.array, x => x.take(&[band as isize - 1], 0).squeeze(&[0]).into());
+    r.shape.remove(0);
+    r.chunks.remove(0);
+    Ok(r)
 }
 
 /// Checks that `name` can name an input in an expression.
@@ -353,7 +378,7 @@ pub(crate) fn calc(a: &CalcArgs, run: &RunOptions, out: &mut dyn Write) -> Resul
         ensure(!rasters.iter().any(|(n, _)| n == name), "calc", || {
             format!("-i {arg}: the input '{name}' is given twice")
         })?;
-        rasters.push((name.to_string(), Raster::open(Path::new(path))?));
+        rasters.push((name.to_string(), open_input(path)?));
     }
     let used = expr.variables();
     for v in &used {
@@ -505,6 +530,225 @@ pub(crate) fn convert(a: &ConvertArgs, run: &RunOptions, out: &mut dyn Write) ->
             array.dtype(),
             stats.wall_s
         );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- preview
+
+/// The colour map of a one-band preview (`--colormap`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ColorMapArg {
+    /// Black to white.
+    Gray,
+    /// Perceptually uniform, dark blue to yellow.
+    Viridis,
+    /// Brown to green, for NDVI in [-1, 1] (use with --range -1,1).
+    Ndvi,
+}
+
+/// Draw a PNG quicklook of a raster of any size: the array is shrunk by a block mean to at
+/// most --size pixels on the long side before anything is computed, then stretched.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  rask preview scene.tif -o quicklook.png --bands 3,2,1\n  \
+    rask preview ndvi.zarr -o ndvi.png --colormap ndvi --range -1,1"
+)]
+pub(crate) struct PreviewArgs {
+    /// The raster: a Zarr array directory, a .npy file or a GeoTIFF
+    path: PathBuf,
+    /// The PNG to write
+    #[arg(short = 'o', long = "output", value_name = "OUT.png")]
+    output: PathBuf,
+    /// One band, or three for red, green, blue (1-based) [default: 1, or 1,2,3 with three
+    /// bands or more]
+    #[arg(long, value_delimiter = ',', value_name = "R,G,B")]
+    bands: Vec<usize>,
+    /// The low and high percentiles of the stretch
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1,
+        value_name = "LO,HI",
+        default_value = "2,98"
+    )]
+    stretch: Vec<f64>,
+    /// A fixed value range instead of the percentile stretch
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1,
+        allow_hyphen_values = true,
+        value_name = "MIN,MAX"
+    )]
+    range: Option<Vec<f64>>,
+    /// The colour map of a one-band preview
+    #[arg(long, value_enum, default_value = "gray")]
+    colormap: ColorMapArg,
+    /// The longest side of the PNG in pixels
+    #[arg(long, default_value_t = 1024, value_name = "PIXELS")]
+    size: usize,
+    /// Replace the PNG if it exists
+    #[arg(long)]
+    overwrite: bool,
+}
+
+fn pair(v: &[f64], what: &str) -> Result<(f64, f64)> {
+    match v {
+        [a, b] if a.is_finite() && b.is_finite() && a < b => Ok((*a, *b)),
+        _ => Err(Error::arg(
+            "preview",
+            format!("{what} needs two increasing numbers such as 2,98, got {v:?}"),
+        )),
+    }
+}
+
+pub(crate) fn preview(a: &PreviewArgs, run: &RunOptions, out: &mut dyn Write) -> Result<()> {
+    use crate::image::{ColorMap, PreviewOptions};
+    ensure(
+        a.output
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png")),
+        "preview",
+        || format!("{}: the output must be a .png file", a.output.display()),
+    )?;
+    ensure(
+        a.overwrite || std::fs::symlink_metadata(&a.output).is_err(),
+        "preview",
+        || {
+            format!(
+                "{} exists (use --overwrite to replace it)",
+                a.output.display()
+            )
+        },
+    )?;
+    ensure(a.size >= 1, "preview", || {
+        "--size must be at least 1".into()
+    })?;
+    let r = Raster::open(&a.path)?;
+    let nbands = if r.shape.len() == 3 { r.shape[0] } else { 1 };
+    for &b in &a.bands {
+        ensure(b >= 1 && b <= nbands, "preview", || {
+            format!(
+                "--bands {b} is out of range: {} has {nbands} band{}",
+                a.path.display(),
+                if nbands == 1 { "" } else { "s" }
+            )
+        })?;
+    }
+    ensure(matches!(r.shape.len(), 2 | 3), "preview", || {
+        format!(
+            "{} has shape {:?}; a preview needs (rows, cols) or (bands, rows, cols)",
+            a.path.display(),
+            r.shape
+        )
+    })?;
+    let stretch = pair(&a.stretch, "--stretch")?;
+    ensure(stretch.0 >= 0.0 && stretch.1 <= 100.0, "preview", || {
+        format!("--stretch {stretch:?} must lie within 0..100")
+    })?;
+    let options = PreviewOptions {
+        bands: a.bands.iter().map(|b| b - 1).collect(),
+        stretch,
+        range: a.range.as_deref().map(|v| pair(v, "--range")).transpose()?,
+        colormap: match a.colormap {
+            ColorMapArg::Gray => ColorMap::Gray,
+            ColorMapArg::Viridis => ColorMap::Viridis,
+            ColorMapArg::Ndvi => ColorMap::Ndvi,
+        },
+        max_size: a.size,
+        nodata: r.nodata,
+    };
+    let info = match &r.array {
+        AnyArray::Bool(x) => crate::image::preview(&x.cast::<u8>(), &options, &a.output),
+        AnyArray::U8(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::U16(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::U32(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::U64(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::I8(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::I16(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::I32(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::I64(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::F32(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::F64(x) => crate::image::preview(x, &options, &a.output),
+    }?;
+    if !run.quiet {
+        let _ = writeln!(
+            out,
+            "wrote {} ({}x{}, each pixel the mean of {}x{})",
+            a.output.display(),
+            info.width,
+            info.height,
+            info.factor,
+            info.factor
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- sample
+
+/// Write the synthetic sample scene: a georeferenced multispectral scene with land cover,
+/// clouds, nodata and a time stack, as a Zarr group and GeoTIFFs in a directory.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  rask sample data/ --size 2048 --times 6\n  \
+    rask stats data/scene.tif")]
+pub(crate) struct SampleArgs {
+    /// The directory to write into (created if missing)
+    dir: PathBuf,
+    /// Rows and columns of the scene
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    size: usize,
+    /// Dates in the time stack
+    #[arg(long, default_value_t = 4, value_name = "T")]
+    times: usize,
+    /// Chunk (tile) edge in pixels
+    #[arg(long, default_value_t = 256, value_name = "C")]
+    chunk: usize,
+    /// The seed: one seed gives one scene
+    #[arg(long, default_value_t = 6)]
+    seed: u64,
+    /// Write only the Zarr group (no GeoTIFFs)
+    #[arg(long, conflicts_with = "no_zarr")]
+    no_tiff: bool,
+    /// Write only the GeoTIFFs (no Zarr group)
+    #[arg(long)]
+    no_zarr: bool,
+    /// Replace existing outputs
+    #[arg(long)]
+    overwrite: bool,
+}
+
+pub(crate) fn sample(a: &SampleArgs, run: &RunOptions, out: &mut dyn Write) -> Result<()> {
+    use crate::data::{SceneSpec, WriteSceneOptions, synthetic_scene, write_scene};
+    let spec = SceneSpec {
+        size: a.size,
+        times: a.times,
+        chunk: a.chunk,
+        seed: a.seed,
+        ..SceneSpec::default()
+    };
+    let scene = synthetic_scene(&spec)?;
+    let files = write_scene(
+        &scene,
+        &a.dir,
+        &WriteSceneOptions {
+            zarr: !a.no_zarr,
+            geotiff: !a.no_tiff,
+            overwrite: a.overwrite,
+            ..WriteSceneOptions::default()
+        },
+    )?;
+    if !run.quiet {
+        let mut text = String::new();
+        if let Some(z) = &files.zarr {
+            text += &format!("wrote {}\n", z.display());
+        }
+        for t in &files.geotiffs {
+            text += &format!("wrote {}\n", t.display());
+        }
+        out.write_all(text.as_bytes())
+            .map_err(|e| io_err("sample", e))?;
     }
     Ok(())
 }

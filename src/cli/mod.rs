@@ -9,7 +9,7 @@
 //! let mut err = Vec::new();
 //! let code = rask::cli::run(["rask", "--version"], &mut out, &mut err);
 //! assert_eq!(code, 0);
-//! assert!(String::from_utf8(out).unwrap().starts_with("rask "));
+//! assert!(String::from_utf8(out.clone()).unwrap().starts_with("rask "));
 //! let code = rask::cli::run(["rask", "stats", "/no/such.zarr"], &mut out, &mut err);
 //! assert_eq!(code, 1);
 //! assert!(String::from_utf8(err).unwrap().contains("/no/such.zarr"));
@@ -29,18 +29,20 @@ use clap::{Args, Parser, Subcommand};
 pub use raster::{AnyArray, Format, Output, OutputCompression, Raster, parse_dtype};
 
 use crate::error::{Error, Result};
-use crate::exec::Config;
+use crate::exec::{CancelToken, Config};
 
 /// Chunked, out-of-core raster tool: info, statistics, band math and conversion over
 /// Zarr, .npy and GeoTIFF, in a fixed memory budget.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "rask",
     version,
     propagate_version = true,
     after_help = "Examples:\n  rask info scene.zarr\n  rask stats scene.zarr --json\n  \
                   rask calc \"(nir - red) / (nir + red)\" -i nir=b8.zarr -i red=b4.zarr -o ndvi.zarr\n  \
-                  rask convert image.npy image.zarr --chunks 512,512"
+                  rask convert image.npy image.zarr --chunks 512,512\n  \
+                  rask preview scene.tif -o quicklook.png --bands 3,2,1\n  \
+                  rask sample data/ --size 2048"
 )]
 struct Cli {
     #[command(flatten)]
@@ -49,8 +51,9 @@ struct Cli {
     command: Command,
 }
 
-/// The options every command takes: the memory budget, the threads, and quiet.
-#[derive(Debug, Clone, Default, Args)]
+/// The options every command takes: the memory budget, the threads, and quiet; and the
+/// token that Ctrl-C cancels.
+#[derive(Clone, Default, Args)]
 pub struct RunOptions {
     /// Memory budget for blocks, such as 512MiB or 4GB [default: RASK_MEMORY_LIMIT, else
     /// half the machine's memory]
@@ -62,6 +65,10 @@ pub struct RunOptions {
     /// No progress bar
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Cancelled to stop the run (the binary's Ctrl-C handler does): the command then
+    /// exits with 130 and writes no output.
+    #[arg(skip)]
+    pub cancel: Option<CancelToken>,
 }
 
 fn parse_memory(s: &str) -> std::result::Result<usize, String> {
@@ -75,9 +82,10 @@ impl RunOptions {
     ///
     /// ```
     /// use rask::cli::RunOptions;
-    /// let o = RunOptions { memory_limit: Some(64 << 20), threads: Some(2), quiet: true };
+    /// let o = RunOptions { memory_limit: Some(64 << 20), threads: Some(2), quiet: true, ..Default::default() };
     /// let cfg = o.config();
     /// assert_eq!((cfg.num_threads(), cfg.effective_memory_limit()?), (2, 64 << 20));
+    /// assert!(!cfg.shows_progress());
     /// # Ok::<(), rask::Error>(())
     /// ```
     pub fn config(&self) -> Config {
@@ -88,8 +96,10 @@ impl RunOptions {
         if let Some(t) = self.threads {
             cfg = cfg.threads(t as usize);
         }
-        let _progress = self.show_progress();
-        cfg
+        if let Some(token) = &self.cancel {
+            cfg = cfg.cancel_token(token.clone());
+        }
+        cfg.progress(self.show_progress())
     }
 
     /// Whether a progress bar is drawn: not with `--quiet`, nor when stderr is not a terminal.
@@ -98,12 +108,14 @@ impl RunOptions {
     }
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     Info(commands::InfoArgs),
     Stats(commands::StatsArgs),
     Calc(commands::CalcArgs),
     Convert(commands::ConvertArgs),
+    Preview(commands::PreviewArgs),
+    Sample(commands::SampleArgs),
 }
 
 impl Command {
@@ -113,6 +125,8 @@ impl Command {
             Command::Stats(_) => "stats",
             Command::Calc(_) => "calc",
             Command::Convert(_) => "convert",
+            Command::Preview(_) => "preview",
+            Command::Sample(_) => "sample",
         }
     }
 }
@@ -127,7 +141,34 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    run_with(args, out, err, CancelToken::new())
+}
+
+/// [`run`] with a [`CancelToken`] that stops the command when cancelled (the binary cancels
+/// it on Ctrl-C): the run stops after the running tasks, no output is committed, and the
+/// exit code is 130.
+///
+/// ```
+/// let token = rask::CancelToken::new();
+/// token.cancel();
+/// let dir = std::env::temp_dir().join(format!("rask-doc-cancel-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let input = dir.join("x.npy");
+/// rask::ChunkedArray::<f64>::ones(&[100, 100], &[10, 100]).to_npy(&input)?;
+/// let output = dir.join("y.zarr");
+/// let args = ["rask", "convert", input.to_str().unwrap(), output.to_str().unwrap()];
+/// let (mut out, mut err) = (Vec::new(), Vec::new());
+/// assert_eq!(rask::cli::run_with(args, &mut out, &mut err, token), 130);
+/// assert!(!output.exists());
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_with<I, S>(args: I, out: &mut dyn Write, err: &mut dyn Write, cancel: CancelToken) -> i32
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString> + Clone,
+{
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -157,12 +198,15 @@ where
             };
         }
     };
+    cli.run.cancel = Some(cancel);
     let name = cli.command.name();
     let result = match &cli.command {
         Command::Info(a) => commands::info(a, &cli.run, out),
         Command::Stats(a) => commands::stats(a, &cli.run, out),
         Command::Calc(a) => commands::calc(a, &cli.run, out),
         Command::Convert(a) => commands::convert(a, &cli.run, out),
+        Command::Preview(a) => commands::preview(a, &cli.run, out),
+        Command::Sample(a) => commands::sample(a, &cli.run, out),
     };
     match result {
         Ok(()) => 0,
@@ -177,6 +221,8 @@ where
         Err(e) => {
             // One line: multi-line messages from below (codec errors) are joined.
             let text = e.to_string().replace('\n', "; ");
+            // "rask calc: error: calc: ..." says the command twice.
+            let text = text.strip_prefix(&format!("{name}: ")).unwrap_or(&text);
             let _ = writeln!(err, "rask {name}: error: {text}");
             1
         }

@@ -54,6 +54,7 @@ macro_rules! with_any {
         }
     };
 }
+pub(crate) use with_any;
 
 /// Builds an [`AnyArray`] of `$dtype` from `$make::<T>()`, a generic expression.
 macro_rules! of_dtype {
@@ -136,6 +137,17 @@ impl AnyArray {
         Ok(of_dtype!(dtype, T => x.cast::<T>()))
     }
 }
+
+macro_rules! any_from {
+    ($($v:ident $t:ty),*) => {$(
+        impl From<ChunkedArray<$t>> for AnyArray {
+            fn from(x: ChunkedArray<$t>) -> Self {
+                AnyArray::$v(x)
+            }
+        }
+    )*};
+}
+any_from!(Bool bool, U8 u8, U16 u16, U32 u32, U64 u64, I8 i8, I16 i16, I32 i32, I64 i64, F32 f32, F64 f64);
 
 impl fmt::Debug for AnyArray {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
