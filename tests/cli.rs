@@ -844,3 +844,52 @@ fn a_cancelled_run_exits_130_and_writes_nothing() {
         .collect();
     assert_eq!(names, vec!["x.npy".to_string()]);
 }
+
+#[test]
+fn calc_resume_finishes_an_interrupted_zarr_write() {
+    let d = dir("resume");
+    let x = d.join("x.npy");
+    let a = ChunkedArray::<f32>::random_seeded(&[64, 64], &[8, 64], 3);
+    a.to_npy(&x).unwrap();
+    let out = d.join("y.zarr");
+    let input = format!("x={}", p(&x));
+    let args = [
+        "rask",
+        "calc",
+        "x * 2",
+        "-i",
+        &input,
+        "-o",
+        p(&out),
+        "--resume",
+    ];
+    // An interrupted run leaves no output at the target path (only its hidden partial
+    // directory, which a resumed run picks up).
+    let token = rask::CancelToken::new();
+    token.cancel();
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    assert_eq!(rask::cli::run_with(args, &mut o, &mut e, token), 130);
+    assert!(!out.exists());
+    ok(&args[1..]);
+    let y = rask::open_zarr_typed::<f32>(&out)
+        .unwrap()
+        .compute()
+        .unwrap();
+    let want = (&a * 2.0f32).compute().unwrap();
+    assert_eq!(y, want);
+    // No partial directory is left once the write is complete.
+    let names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+    // Only Zarr outputs keep a completion record.
+    let tif = d.join("y.tif");
+    let e = fails(
+        &["calc", "x * 2", "-i", &input, "-o", p(&tif), "--resume"],
+        1,
+    );
+    assert!(e.contains("--resume") && e.contains("Zarr"), "{e}");
+    assert!(!tif.exists());
+}

@@ -36,6 +36,10 @@ pub(crate) struct WriteArgs {
     /// Replace the output if it exists
     #[arg(long)]
     overwrite: bool,
+    /// Resume an interrupted write (Zarr outputs): chunks whose write completed in an earlier,
+    /// killed or cancelled run with `--resume` are kept, and only the others are computed
+    #[arg(long)]
+    resume: bool,
 }
 
 impl WriteArgs {
@@ -43,6 +47,7 @@ impl WriteArgs {
     fn output(&self, path: &Path, shape: &[usize]) -> Result<Output> {
         let mut out = Output::new(path, self.overwrite)?;
         out.compression = self.compression;
+        out.resume = self.resume;
         if let Some(c) = &self.chunks {
             ensure(c.iter().all(|&v| v > 0), "--chunks", || {
                 format!("chunk sizes must be positive, got {c:?}")

@@ -545,6 +545,9 @@ pub struct Output {
     pub compression: OutputCompression,
     /// Whether an existing path may be replaced.
     pub overwrite: bool,
+    /// Whether the write resumes an interrupted one (Zarr only; see
+    /// [`ZarrOptions::resume`]).
+    pub resume: bool,
     /// The nodata value to record.
     pub nodata: Option<f64>,
     /// The georeferencing to record (its nodata is replaced by [`nodata`](Self::nodata)).
@@ -568,6 +571,7 @@ impl Output {
             chunks: None,
             compression: OutputCompression::default(),
             overwrite,
+            resume: false,
             nodata: None,
             geo: None,
         })
@@ -590,10 +594,21 @@ impl Output {
             None => x.without_geo(),
         };
         let x = &x;
+        if self.resume && self.format != Format::Zarr {
+            return Err(Error::arg(
+                "--resume",
+                format!(
+                    "{}: only Zarr outputs can be resumed (they keep a per-chunk completion \
+                     record); write to a .zarr path",
+                    self.path.display()
+                ),
+            ));
+        }
         match self.format {
             Format::Zarr => {
                 let mut opts = ZarrOptions::default()
                     .overwrite(self.overwrite)
+                    .resume(self.resume)
                     .compression(match self.compression {
                         OutputCompression::Zstd => Compression::Zstd { level: 3 },
                         OutputCompression::Deflate => Compression::Gzip { level: 6 },
