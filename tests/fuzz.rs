@@ -832,6 +832,64 @@ fn fuzz_untrusted_inputs() {
     );
 }
 
+/// Replays the inputs of past findings (`tests/fuzz-regressions/<target>-<seed>/`, the
+/// directories a finding is saved as), each under the same checks as a fuzzing run.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut problems = Vec::new();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    cases.sort();
+    assert!(
+        !cases.is_empty(),
+        "no regression cases in {}",
+        root.display()
+    );
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let target = name.split('-').next().unwrap();
+        let t = TARGETS
+            .iter()
+            .find(|t| t.name == target)
+            .unwrap_or_else(|| panic!("{name}: no fuzz target {target}"));
+        // Run on a copy: a target may write next to its input.
+        let dir =
+            std::env::temp_dir().join(format!("rask-fuzz-replay-{}-{name}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in std::fs::read_dir(&case).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+        let base = LIVE.load(Ordering::SeqCst);
+        PEAK.store(base, Ordering::SeqCst);
+        REFUSED.store(0, Ordering::SeqCst);
+        let out = catch_unwind(AssertUnwindSafe(|| (t.run)(&dir)));
+        let extra = PEAK.load(Ordering::SeqCst).saturating_sub(base);
+        let refused = REFUSED.swap(0, Ordering::SeqCst);
+        std::fs::remove_dir_all(&dir).ok();
+        match out {
+            Err(p) => problems.push(format!(
+                "{name}: panic: {}",
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            )),
+            Ok(()) if extra > BUDGET => {
+                problems.push(format!("{name}: allocated {extra} bytes, budget {BUDGET}"))
+            }
+            Ok(()) if refused > 0 => problems.push(format!(
+                "{name}: asked for one allocation of {refused} bytes"
+            )),
+            Ok(()) => {}
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 /// Writes the seed corpus (`tests/fuzz-corpus/`) from arrays rask writes itself. Run once
 /// with `cargo test --test fuzz -- --ignored write_seed_corpus`; the files are committed.
 #[test]

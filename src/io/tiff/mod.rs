@@ -309,6 +309,9 @@ fn open(path: &Path, chunks: Option<&[usize]>, band: Option<usize>) -> Result<Ti
         .uints(&file, BITS_PER_SAMPLE)
         .map_err(&fail)?
         .unwrap_or_else(|| vec![1]);
+    if bits.is_empty() {
+        return Err(fail("the BitsPerSample tag (258) has no values".to_string()));
+    }
     if bits.iter().any(|&b| b != bits[0]) {
         return Err(fail(format!(
             "bands of different bit depths {bits:?} are not supported"
@@ -318,6 +321,9 @@ fn open(path: &Path, chunks: Option<&[usize]>, band: Option<usize>) -> Result<Ti
         .uints(&file, SAMPLE_FORMAT)
         .map_err(&fail)?
         .unwrap_or_else(|| vec![1]);
+    if formats.is_empty() {
+        return Err(fail("the SampleFormat tag (339) has no values".to_string()));
+    }
     if formats.iter().any(|&f| f != formats[0]) {
         return Err(fail(format!(
             "bands of different sample formats {formats:?} are not supported"
