@@ -3,7 +3,7 @@
 //! nothing behind (the memory pool back to zero, which the scheduler asserts at the end of
 //! every run in test builds; no spill files; no extra threads).
 //!
-//! The default soak runs 400 plans (a few seconds); `RASK_SOAK_PLANS=10000 cargo test --test
+//! The default soak runs 1,000 plans (about 15 s); `RASK_SOAK_PLANS=10000 cargo test --test
 //! concurrency soak -- --nocapture` runs a longer one.
 
 use std::path::PathBuf;
@@ -155,7 +155,7 @@ fn soak_random_plans_leave_nothing_behind() {
     let plans: u64 = std::env::var("RASK_SOAK_PLANS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(400);
+        .unwrap_or(1000);
     let spill = tmpdir("soak-spill");
     // Warm the pools of every thread count used, so their threads are counted before.
     for t in 1..=3 {
