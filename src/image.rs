@@ -19,6 +19,7 @@ use ndarray::{Array2, Array3, ArrayView2, Axis};
 use crate::array::{ChunkedArray, WindowStat, where_};
 use crate::element::Number;
 use crate::error::{Error, Result};
+use crate::exec::Config;
 
 /// The largest PNG side [`write_png_gray`] and friends accept (PNG's own limit is 2^31 - 1;
 /// this one keeps a preview's buffer sane).
@@ -451,6 +452,29 @@ pub fn preview<T: Number>(
     options: &PreviewOptions,
     path: impl AsRef<Path>,
 ) -> Result<PreviewInfo> {
+    preview_with(array, options, path, &Config::default())
+}
+
+/// [`preview`], computing the shrunk array with `config` (threads, memory limit, progress,
+/// cancellation).
+///
+/// ```
+/// use rask::prelude::*;
+/// use rask::image::{PreviewOptions, preview_with};
+/// let path = std::env::temp_dir().join(format!("rask-doc-preview-with-{}.png", std::process::id()));
+/// let x = ChunkedArray::from_fn(&[300, 200], &[100, 100], |i| (i[0] * i[1]) as u16);
+/// let cfg = Config::default().threads(1).memory_limit(64 << 20);
+/// let info = preview_with(&x, &PreviewOptions { max_size: 100, ..Default::default() }, &path, &cfg)?;
+/// assert_eq!((info.width, info.height), (66, 100));
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), rask::Error>(())
+/// ```
+pub fn preview_with<T: Number>(
+    array: &ChunkedArray<T>,
+    options: &PreviewOptions,
+    path: impl AsRef<Path>,
+    config: &Config,
+) -> Result<PreviewInfo> {
     const OP: &str = "preview";
     array.check()?;
     let shape = array.shape().to_vec();
@@ -518,7 +542,7 @@ pub fn preview<T: Number>(
             true,
         );
     }
-    let small = v.compute()?.mapv(f64::from);
+    let small = v.compute_with(config)?.mapv(f64::from);
     let small = small
         .into_dimensionality::<ndarray::Ix3>()
         .map_err(|e| Error::msg(format!("{OP}: {e}")))?;

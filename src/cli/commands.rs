@@ -652,6 +652,7 @@ pub(crate) fn preview(a: &PreviewArgs, run: &RunOptions, out: &mut dyn Write) ->
     ensure(stretch.0 >= 0.0 && stretch.1 <= 100.0, "preview", || {
         format!("--stretch {stretch:?} must lie within 0..100")
     })?;
+    let config = run.config();
     let options = PreviewOptions {
         bands: a.bands.iter().map(|b| b - 1).collect(),
         stretch,
@@ -665,17 +666,19 @@ pub(crate) fn preview(a: &PreviewArgs, run: &RunOptions, out: &mut dyn Write) ->
         nodata: r.nodata,
     };
     let info = match &r.array {
-        AnyArray::Bool(x) => crate::image::preview(&x.cast::<u8>(), &options, &a.output),
-        AnyArray::U8(x) => crate::image::preview(x, &options, &a.output),
-        AnyArray::U16(x) => crate::image::preview(x, &options, &a.output),
-        AnyArray::U32(x) => crate::image::preview(x, &options, &a.output),
-        AnyArray::U64(x) => crate::image::preview(x, &options, &a.output),
-        AnyArray::I8(x) => crate::image::preview(x, &options, &a.output),
-        AnyArray::I16(x) => crate::image::preview(x, &options, &a.output),
-        AnyArray::I32(x) => crate::image::preview(x, &options, &a.output),
-        AnyArray::I64(x) => crate::image::preview(x, &options, &a.output),
-        AnyArray::F32(x) => crate::image::preview(x, &options, &a.output),
-        AnyArray::F64(x) => crate::image::preview(x, &options, &a.output),
+        AnyArray::Bool(x) => {
+            crate::image::preview_with(&x.cast::<u8>(), &options, &a.output, &config)
+        }
+        AnyArray::U8(x) => crate::image::preview_with(x, &options, &a.output, &config),
+        AnyArray::U16(x) => crate::image::preview_with(x, &options, &a.output, &config),
+        AnyArray::U32(x) => crate::image::preview_with(x, &options, &a.output, &config),
+        AnyArray::U64(x) => crate::image::preview_with(x, &options, &a.output, &config),
+        AnyArray::I8(x) => crate::image::preview_with(x, &options, &a.output, &config),
+        AnyArray::I16(x) => crate::image::preview_with(x, &options, &a.output, &config),
+        AnyArray::I32(x) => crate::image::preview_with(x, &options, &a.output, &config),
+        AnyArray::I64(x) => crate::image::preview_with(x, &options, &a.output, &config),
+        AnyArray::F32(x) => crate::image::preview_with(x, &options, &a.output, &config),
+        AnyArray::F64(x) => crate::image::preview_with(x, &options, &a.output, &config),
     }?;
     if !run.quiet {
         let _ = writeln!(
@@ -725,7 +728,7 @@ pub(crate) struct SampleArgs {
 }
 
 pub(crate) fn sample(a: &SampleArgs, run: &RunOptions, out: &mut dyn Write) -> Result<()> {
-    use crate::data::{SceneSpec, WriteSceneOptions, synthetic_scene, write_scene};
+    use crate::data::{SceneSpec, WriteSceneOptions, synthetic_scene, write_scene_with};
     let spec = SceneSpec {
         size: a.size,
         times: a.times,
@@ -734,7 +737,7 @@ pub(crate) fn sample(a: &SampleArgs, run: &RunOptions, out: &mut dyn Write) -> R
         ..SceneSpec::default()
     };
     let scene = synthetic_scene(&spec)?;
-    let files = write_scene(
+    let files = write_scene_with(
         &scene,
         &a.dir,
         &WriteSceneOptions {
@@ -743,6 +746,7 @@ pub(crate) fn sample(a: &SampleArgs, run: &RunOptions, out: &mut dyn Write) -> R
             overwrite: a.overwrite,
             ..WriteSceneOptions::default()
         },
+        &run.config(),
     )?;
     if !run.quiet {
         let mut text = String::new();

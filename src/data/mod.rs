@@ -34,9 +34,10 @@ use serde_json::{Map, Value, json};
 
 use crate::array::ChunkedArray;
 use crate::error::{Error, Result};
+use crate::exec::Config;
 use crate::geo::GeoInfo;
 use crate::io::tiff::TiffOptions;
-use crate::io::zarr::{Compression, ZarrOptions, create_zarr_group, store_all};
+use crate::io::zarr::{Compression, ZarrOptions, create_zarr_group, store_all_with};
 use model::Model;
 
 /// The names of the five bands, in order.
@@ -533,6 +534,29 @@ pub fn write_scene(
     dir: impl AsRef<Path>,
     options: &WriteSceneOptions,
 ) -> Result<SceneFiles> {
+    write_scene_with(scene, dir, options, &Config::default())
+}
+
+/// [`write_scene`], running each write with `config` (threads, memory limit, progress,
+/// cancellation).
+///
+/// ```
+/// use rask::prelude::*;
+/// use rask::data::{SceneSpec, WriteSceneOptions, synthetic_scene, write_scene_with};
+/// let dir = std::env::temp_dir().join(format!("rask-doc-write-scene-with-{}", std::process::id()));
+/// let scene = synthetic_scene(&SceneSpec { size: 64, chunk: 32, times: 1, ..SceneSpec::default() })?;
+/// let opts = WriteSceneOptions { geotiff: false, ..WriteSceneOptions::default() };
+/// let files = write_scene_with(&scene, &dir, &opts, &Config::default().threads(1))?;
+/// assert!(files.zarr.is_some() && files.geotiffs.is_empty());
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), rask::Error>(())
+/// ```
+pub fn write_scene_with(
+    scene: &Scene,
+    dir: impl AsRef<Path>,
+    options: &WriteSceneOptions,
+    config: &Config,
+) -> Result<SceneFiles> {
     const OP: &str = "write_scene";
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(OP, dir.display(), e))?;
@@ -583,15 +607,18 @@ pub fn write_scene(
                 .cloned()
                 .unwrap_or(Value::Null),
         );
-        store_all(&[
-            scene.bands.zarr_target(group.join("bands"), &bands_opts),
-            scene.cloud.zarr_target(group.join("cloud"), &mask_opts),
-            scene.stack.zarr_target(group.join("stack"), &stack_opts),
-            scene.clouds.zarr_target(group.join("clouds"), &clouds_opts),
-            scene
-                .landcover
-                .zarr_target(group.join("landcover"), &lc_opts),
-        ])?;
+        store_all_with(
+            &[
+                scene.bands.zarr_target(group.join("bands"), &bands_opts),
+                scene.cloud.zarr_target(group.join("cloud"), &mask_opts),
+                scene.stack.zarr_target(group.join("stack"), &stack_opts),
+                scene.clouds.zarr_target(group.join("clouds"), &clouds_opts),
+                scene
+                    .landcover
+                    .zarr_target(group.join("landcover"), &lc_opts),
+            ],
+            config,
+        )?;
         files.zarr = Some(group);
     }
     if options.geotiff {
@@ -602,15 +629,23 @@ pub fn write_scene(
             files.geotiffs.push(p);
             Ok(())
         };
-        write("scene.tif".into(), &|p| scene.bands.to_tiff(p, &topts))?;
-        write("cloud.tif".into(), &|p| scene.cloud.to_tiff(p, &topts))?;
+        write("scene.tif".into(), &|p| {
+            scene.bands.to_tiff_with(p, &topts, config).map(drop)
+        })?;
+        write("cloud.tif".into(), &|p| {
+            scene.cloud.to_tiff_with(p, &topts, config).map(drop)
+        })?;
         write("landcover.tif".into(), &|p| {
-            scene.landcover.to_tiff(p, &topts)
+            scene.landcover.to_tiff_with(p, &topts, config).map(drop)
         })?;
         for t in 0..scene.spec.times * usize::from(options.dated_geotiffs) {
             let (b, m) = scene.date(t)?;
-            write(format!("stack_t{t}.tif"), &|p| b.to_tiff(p, &topts))?;
-            write(format!("cloud_t{t}.tif"), &|p| m.to_tiff(p, &topts))?;
+            write(format!("stack_t{t}.tif"), &|p| {
+                b.to_tiff_with(p, &topts, config).map(drop)
+            })?;
+            write(format!("cloud_t{t}.tif"), &|p| {
+                m.to_tiff_with(p, &topts, config).map(drop)
+            })?;
         }
     }
     Ok(files)

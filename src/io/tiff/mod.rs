@@ -310,7 +310,9 @@ fn open(path: &Path, chunks: Option<&[usize]>, band: Option<usize>) -> Result<Ti
         .map_err(&fail)?
         .unwrap_or_else(|| vec![1]);
     if bits.is_empty() {
-        return Err(fail("the BitsPerSample tag (258) has no values".to_string()));
+        return Err(fail(
+            "the BitsPerSample tag (258) has no values".to_string(),
+        ));
     }
     if bits.iter().any(|&b| b != bits[0]) {
         return Err(fail(format!(
