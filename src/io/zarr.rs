@@ -1178,8 +1178,9 @@ struct Staged {
 }
 
 impl Staged {
-    fn create(dest: &Path) -> Result<Self> {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    /// `dest` as shown in errors, its file name, and its parent directory (created if
+    /// missing), where the staging directory goes.
+    fn place(dest: &Path) -> Result<(String, String, PathBuf)> {
         let shown = dest.display().to_string();
         let name = dest
             .file_name()
@@ -1191,6 +1192,12 @@ impl Staged {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| Error::io(WRITE, &shown, e))?;
+        Ok((shown, name, parent))
+    }
+
+    fn create(dest: &Path) -> Result<Self> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let (shown, name, parent) = Staged::place(dest)?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = parent.join(format!(".{name}.rask-tmp-{}-{n}", std::process::id()));
         std::fs::create_dir(&tmp).map_err(|e| Error::io(WRITE, &shown, e))?;
@@ -1211,17 +1218,7 @@ impl Staged {
         chunks: &[usize],
         o: &ZarrOptions,
     ) -> Result<(Staged, Array<Store>, Option<Arc<Record>>)> {
-        let shown = dest.display().to_string();
-        let name = dest
-            .file_name()
-            .ok_or_else(|| Error::arg(WRITE, format!("{shown} names no directory")))?
-            .to_string_lossy()
-            .into_owned();
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| Error::io(WRITE, &shown, e))?;
+        let (shown, name, parent) = Staged::place(dest)?;
         let tmp = parent.join(format!(".{name}.rask-partial"));
         let meta_files = ["zarr.json", ".zarray", ".zattrs"];
         let read_meta = |dir: &Path| -> Vec<Option<Vec<u8>>> {
