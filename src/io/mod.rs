@@ -25,3 +25,21 @@ pub mod zarr;
 
 pub use npy::{NpyInfo, ReadMode, npy_info, open_npy, open_npy_with, open_raw, open_raw_with};
 pub use stream::BlockStream;
+
+/// The lazy array of a dynamically typed source handle (`ZarrArray`, `TiffArray`), as element
+/// type `T`; [`Error::DType`](crate::Error::DType) naming `op` (the open call and its path)
+/// and both dtypes when the source holds another one.
+pub(crate) fn typed_source<T: crate::Element>(
+    expr: std::sync::Arc<crate::plan::Expr>,
+    dtype: crate::DType,
+    op: impl FnOnce() -> String,
+) -> crate::Result<crate::ChunkedArray<T>> {
+    if T::DTYPE != dtype {
+        return Err(crate::Error::DType {
+            op: op(),
+            expected: T::DTYPE,
+            found: dtype,
+        });
+    }
+    Ok(crate::ChunkedArray::from_result(Ok(expr)))
+}

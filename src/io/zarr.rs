@@ -160,14 +160,10 @@ impl ZarrArray {
     /// The lazy array of element type `T`; [`Error::DType`] when the store holds another
     /// dtype. Nothing is read until the array is computed.
     pub fn into_typed<T: Element>(self) -> Result<ChunkedArray<T>> {
-        if T::DTYPE != self.dtype {
-            return Err(Error::DType {
-                op: format!("open_zarr({})", self.path.display()),
-                expected: T::DTYPE,
-                found: self.dtype,
-            });
-        }
-        Ok(ChunkedArray::from_result(Ok(self.expr)))
+        let path = &self.path;
+        crate::io::typed_source(self.expr, self.dtype, || {
+            format!("open_zarr({})", path.display())
+        })
     }
 }
 

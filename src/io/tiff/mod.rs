@@ -169,14 +169,10 @@ impl TiffArray {
     /// The lazy array of element type `T`; [`Error::DType`] naming the path and both dtypes
     /// when the file holds another type. Nothing is read until the array is computed.
     pub fn into_typed<T: Element>(self) -> Result<ChunkedArray<T>> {
-        if T::DTYPE != self.dtype {
-            return Err(Error::DType {
-                op: format!("{OPEN}({})", self.path.display()),
-                expected: T::DTYPE,
-                found: self.dtype,
-            });
-        }
-        Ok(ChunkedArray::from_result(Ok(self.expr)))
+        let path = &self.path;
+        crate::io::typed_source(self.expr, self.dtype, || {
+            format!("{OPEN}({})", path.display())
+        })
     }
 }
 
