@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
 
 use crate::element::DType;
+use crate::exec::recycle::Recycler;
 
 /// A block of any element or state type.
 pub(crate) trait AnyBlock: Any + Send + Sync {
@@ -32,6 +33,9 @@ pub(crate) trait AnyBlock: Any + Send + Sync {
     /// Drops a mapped block's pages from the resident set (they are read again from the file
     /// when next touched); nothing for heap blocks.
     fn release_pages(&self) {}
+    /// Frees the block, giving its buffer to `r` for a later block when this was the last
+    /// reference to a heap array (dropped otherwise).
+    fn recycle(self: Arc<Self>, _r: &Recycler) {}
 }
 
 impl<S: Send + Sync + 'static> AnyBlock for ArrayD<S> {
@@ -50,6 +54,16 @@ impl<S: Send + Sync + 'static> AnyBlock for ArrayD<S> {
             std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s))
         };
         Some((dtype, self.shape(), bytes))
+    }
+    fn recycle(self: Arc<Self>, r: &Recycler) {
+        if let Ok(a) = Arc::try_unwrap(self) {
+            let len = a.len();
+            if let (v, Some(0) | None) = a.into_raw_vec_and_offset()
+                && v.len() == len
+            {
+                r.give(v);
+            }
+        }
     }
 }
 

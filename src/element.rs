@@ -158,6 +158,11 @@ macro_rules! tile_dispatch {
             pub(crate) fn new(dtype: DType, len: usize) -> TileVec {
                 match dtype { $(DType::$v => TileVec::$v(vec![<$t>::default(); len]),)* }
             }
+            /// A buffer for a whole new block whose every element the caller writes: a
+            /// recycled block buffer of the current run when there is one (stale contents).
+            pub(crate) fn for_block(dtype: DType, len: usize) -> TileVec {
+                match dtype { $(DType::$v => TileVec::$v(crate::exec::recycle::buffer(len, <$t>::default())),)* }
+            }
             pub(crate) fn as_slice(&self, len: usize) -> TileSlice<'_> {
                 match self { $(TileVec::$v(v) => TileSlice::$v(&v[..len]),)* }
             }

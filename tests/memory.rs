@@ -221,6 +221,49 @@ fn zarr_blocks_are_read_again_rather_than_spilled() {
 }
 
 #[test]
+fn a_roomy_budget_does_not_hold_the_whole_input_for_a_later_reader() {
+    // 64 MiB of data under a 256 MiB budget: it would all fit, but the blocks waiting for
+    // their second reader (the subtraction, which waits for the column means) are a cache
+    // of at most an eighth of the budget, 32 MiB; the rest is read again.
+    let dir = private_spill_dir("roomy");
+    let path = dir.join("x.zarr");
+    let x = ChunkedArray::<f64>::random_seeded(&[2048, 4096], &[256, 512], 11);
+    x.to_zarr(
+        &path,
+        &ZarrOptions::default().compression(Compression::None),
+    )
+    .unwrap();
+    let z = rask::open_zarr_typed::<f64>(&path).unwrap();
+    let a = &z - z.mean_axes(&[0]);
+    let ss = (&a * &a).sum();
+    let want = {
+        let v = x.compute().unwrap();
+        let m = v.mean_axis(ndarray::Axis(0)).unwrap();
+        (&v - &m).mapv(|d| d * d).sum()
+    };
+    let limit = 256 << 20;
+    for threads in [1, 2] {
+        let cfg = Config::default()
+            .threads(threads)
+            .memory_limit(limit)
+            .spill_dir(&dir);
+        let (got, stats) = ss.compute_with_stats(&cfg).unwrap();
+        assert!((got - want).abs() <= 1e-9 * want, "{got} vs {want}");
+        assert!(
+            stats.peak_memory_bytes < 40 << 20,
+            "{threads} threads: peak {} MiB, want at most the 32 MiB cache and the running tasks \
+             (read again: {} MiB)",
+            stats.peak_memory_bytes >> 20,
+            stats.bytes_reread >> 20
+        );
+        assert!(stats.bytes_reread > 0, "nothing read again");
+        assert_eq!(stats.bytes_spilled, 0, "nothing spilled");
+        assert_eq!(stats.bytes_read, (64 << 20) + stats.bytes_reread);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn plain_zarr_chunks_are_read_directly_and_checked() {
     // Uncompressed chunks are read straight into pooled buffers; a short chunk file is an
     // error naming its key, a missing one reads as the fill value.

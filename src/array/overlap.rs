@@ -12,7 +12,10 @@
 //! The halo step reads its own block through a separate materialization of the input, so a
 //! block whose strips were cut early (for the row above) is not held until its own turn: a
 //! fusable input (a generator, an elementwise chain) is simply computed again, and only the
-//! small strips wait. Dask's `map_overlap` keeps whole overlapped copies instead.
+//! small strips wait. Dask's `map_overlap` keeps whole overlapped copies instead. A file's
+//! blocks (Zarr, GeoTIFF, `.npy`) are the exception: reading one again costs I/O and decoding,
+//! so the halo step shares the strips step's block, which the scheduler holds as a
+//! re-readable block (within a cache cap, dropped and read again beyond it).
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -299,8 +302,12 @@ where
             .unwrap_or_else(|p| p.into_inner())
             .pop()
             .unwrap_or_default();
-        buf.clear();
-        buf.resize(len, T::default());
+        // Every element is written below (the centre and its neighbours' strips tile the
+        // haloed block), so a reused buffer of the right length is not cleared first.
+        if buf.len() != len {
+            buf.clear();
+            buf.resize(len, T::default());
+        }
         let mut haloed =
             ArrayD::from_shape_vec(IxDyn(&shape), buf).expect("internal: haloed block shape");
         let place = |delta: &[isize]| -> Vec<SliceInfoElem> {
@@ -481,15 +488,21 @@ impl<T: Element> ChunkedArray<T> {
             })),
             vec![p],
         );
-        // The centres through their own materialization (see the module docs).
-        let centre = Expr::new(
-            e.grid.clone(),
-            T::DTYPE,
-            Op::View {
-                src: SrcAxis::identity(nd),
-            },
-            vec![e.clone()],
-        );
+        // The centres through their own materialization (see the module docs), except a
+        // file's blocks: those are read once and shared with the strips step, and the
+        // scheduler keeps them for the halo step within its cache of re-readable blocks
+        // (dropping and reading them again beyond it), rather than reading every block twice.
+        let centre = match &e.op {
+            Op::FromBlocks(src) if src.rereadable() => e.clone(),
+            _ => Expr::new(
+                e.grid.clone(),
+                T::DTYPE,
+                Op::View {
+                    src: SrcAxis::identity(nd),
+                },
+                vec![e.clone()],
+            ),
+        };
         let halo = HaloOp::<T, U, F> {
             depth: depth.to_vec(),
             off,
@@ -538,26 +551,31 @@ fn moving<T: Copy>(
 /// along the row. The folds run in the same order as `moving` on axis 0 and then axis 1, so
 /// the results are the same bits, without the two intermediate blocks (and their fresh
 /// pages) of the general path. `None` when the block's rows are not contiguous.
-fn moving_2d<T: Copy>(
+fn moving_2d<T: Copy + Send + 'static>(
     a: ArrayViewD<'_, T>,
     r: usize,
     init: T,
     f: impl Fn(T, T) -> T + Copy,
-    finish: impl Fn(T) -> T,
+    finish: impl Fn(T) -> T + Copy,
 ) -> Option<ArrayD<T>> {
     let a = a.into_dimensionality::<ndarray::Ix2>().ok()?;
     let (rows, cols) = a.dim();
     let (out_rows, out_cols) = (rows - 2 * r, cols - 2 * r);
     let row = |i: usize| a.row(i).to_slice();
     let mut col = vec![init; cols];
-    let mut out = Vec::with_capacity(out_rows * out_cols);
-    for i in 0..out_rows {
+    // Every element is written below: a recycled block buffer needs no clearing.
+    let mut out = crate::exec::recycle::buffer(out_rows * out_cols, init);
+    let n = out_cols;
+    for (i, o) in out.chunks_exact_mut(n.max(1)).take(out_rows).enumerate() {
         if r == 1 {
             let (x, y, z) = (row(i)?, row(i + 1)?, row(i + 2)?);
             for (((c, &x), &y), &z) in col.iter_mut().zip(x).zip(y).zip(z) {
                 *c = f(f(x, y), z);
             }
-            out.extend(col.windows(3).map(|w| finish(f(f(w[0], w[1]), w[2]))));
+            // Three shifted slices rather than `windows(3)`: the loop vectorizes.
+            for (((o, &a), &b), &c) in o.iter_mut().zip(&col[..n]).zip(&col[1..]).zip(&col[2..]) {
+                *o = finish(f(f(a, b), c));
+            }
         } else {
             for (c, &x) in col.iter_mut().zip(row(i)?) {
                 *c = f(init, x);
@@ -567,10 +585,9 @@ fn moving_2d<T: Copy>(
                     *c = f(*c, x);
                 }
             }
-            out.extend(
-                col.windows(2 * r + 1)
-                    .map(|w| finish(w[1..].iter().fold(f(init, w[0]), |acc, &x| f(acc, x)))),
-            );
+            for (o, w) in o.iter_mut().zip(col.windows(2 * r + 1)) {
+                *o = finish(w[1..].iter().fold(f(init, w[0]), |acc, &x| f(acc, x)));
+            }
         }
     }
     ArrayD::from_shape_vec(IxDyn(&[out_rows, out_cols]), out).ok()

@@ -5,6 +5,7 @@ pub(crate) mod job;
 pub(crate) mod memory;
 pub(crate) mod monitor;
 pub(crate) mod profile;
+pub(crate) mod recycle;
 pub(crate) mod report;
 pub(crate) mod scheduler;
 pub(crate) mod stage;

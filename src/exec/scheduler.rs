@@ -25,12 +25,17 @@ use crate::error::{Error, Result};
 use crate::exec::memory::{self, IoCounters, SpillStore};
 use crate::exec::monitor::{CancelToken, Monitor};
 use crate::exec::profile::{OpStats, Recorder, Timeline};
+use crate::exec::recycle::{self, Recycler};
 use crate::exec::stage::Stage;
 
 /// A task: stage number in the high 24 bits, linear block number in the low 40.
 type Key = u64;
 
 const BLOCK_BITS: u32 = 40;
+
+/// The most bytes of re-readable source blocks held for a later reader (and at most an
+/// eighth of the memory limit); see [`State::trim_rereadable`].
+const REREAD_HOLD_BYTES: usize = 256 << 20;
 
 fn key(stage: usize, block: usize) -> Key {
     ((stage as u64) << BLOCK_BITS) | block as u64
@@ -304,6 +309,8 @@ struct Held {
     remaining: u32,
     /// Being written to the spill store by some job.
     spilling: bool,
+    /// A re-readable source's block (counted in [`Mem::rereadable`]).
+    reread: bool,
 }
 
 impl Held {
@@ -324,6 +331,10 @@ struct Mem {
     resident: usize,
     /// Bytes reserved by running tasks (their outputs and inputs read again).
     reserved: usize,
+    /// Bytes of re-readable source blocks held on the heap for a later reader (part of
+    /// `resident`), kept to at most `reread_cap` (see [`State::trim_rereadable`]).
+    rereadable: usize,
+    reread_cap: usize,
     peak: usize,
     peak_resident: usize,
     spilled_bytes: u64,
@@ -368,6 +379,8 @@ struct State {
     tasks_run: u64,
     mem: Mem,
     rec: Recorder,
+    /// Buffers of freed blocks for the run's next blocks.
+    recycler: Arc<Recycler>,
 }
 
 impl State {
@@ -429,19 +442,32 @@ impl State {
                 if h.remaining == 0 {
                     let h = self.done.remove(d).unwrap();
                     self.mem.resident -= h.resident();
+                    if h.reread {
+                        self.mem.rereadable -= h.resident();
+                    }
+                    if let Some(b) = h.block {
+                        b.recycle(&self.recycler);
+                    }
                 }
             }
         }
         let total = s.total_consumers(k);
         if total > 0 {
+            let (ks, _) = split(k);
+            let stage = s.stages[ks].stage;
             let h = Held {
                 block,
                 remaining: total,
                 spilling: false,
+                reread: stage.inputs.is_empty() && stage.kernel.rereadable(),
             };
             self.mem.add_resident(h.resident());
+            if h.reread {
+                self.mem.rereadable += h.resident();
+            }
             self.done.insert(k, h);
         }
+        self.trim_rereadable();
         for w in p.waiters {
             let wp = self
                 .pending
@@ -451,6 +477,52 @@ impl State {
             if wp.missing == 0 {
                 self.ready.push(Reverse((wp.seq, w)));
             }
+        }
+    }
+
+    /// Keeps the re-readable source blocks held for a later reader within `reread_cap`
+    /// bytes: beyond it, the blocks with one reader left that are needed latest are dropped,
+    /// to be read again by that reader, down to three quarters of the cap. Holding a
+    /// block whose reader waits for a reduction over the whole input (the anomaly
+    /// `x - x.mean_axes(&[0])`: each `x` block's second reader waits for the mean) would
+    /// otherwise keep the whole input in memory whenever the budget allows it, where reading
+    /// it again costs one read per block, as Dask's fused reads do. Blocks needed soon (the
+    /// other operand of `x + x.t()`, say) are kept up to the cap.
+    fn trim_rereadable(&mut self) {
+        let cap = self.mem.reread_cap;
+        if self.mem.rereadable <= cap {
+            return;
+        }
+        let target = cap - cap / 4;
+        let mut next_use: KeyMap<u64> = KeyMap::default();
+        for p in self.pending.values() {
+            for d in &p.deps {
+                let e = next_use.entry(*d).or_insert(u64::MAX);
+                *e = (*e).min(p.seq);
+            }
+        }
+        let mut cands: Vec<(u64, Key)> = self
+            .done
+            .iter()
+            .filter(|(_, h)| h.reread && !h.spilling && h.remaining <= 1)
+            .filter(|(_, h)| {
+                h.block
+                    .as_ref()
+                    .is_some_and(|b| !b.is_mapped() && Arc::strong_count(b) == 1)
+            })
+            .map(|(d, _)| (next_use.get(d).copied().unwrap_or(u64::MAX), *d))
+            .collect();
+        cands.sort_unstable_by_key(|c| Reverse(*c));
+        for (_, d) in cands {
+            if self.mem.rereadable <= target {
+                break;
+            }
+            let h = self.done.get_mut(&d).expect("internal: candidate not held");
+            let bytes = h.resident();
+            h.block = None;
+            self.mem.resident -= bytes;
+            self.mem.rereadable -= bytes;
+            self.mem.reread_blocks += 1;
         }
     }
 
@@ -499,6 +571,7 @@ pub(crate) fn run(
         }
     }
     let sched = Sched::new(infos, sinks);
+    let recycler = Arc::new(Recycler::new(env.memory_limit));
     let workers = pool.current_num_threads().max(1);
     let state = Mutex::new(State {
         tasks_gen: TaskGen {
@@ -521,9 +594,11 @@ pub(crate) fn run(
         tasks_run: 0,
         mem: Mem {
             limit: env.memory_limit,
+            reread_cap: (env.memory_limit / 8).min(REREAD_HOLD_BYTES),
             ..Mem::default()
         },
         rec: Recorder::new(start, stages.len()),
+        recycler: recycler.clone(),
     });
     let window = env.window.max(1);
     if let Some(m) = &env.monitor {
@@ -535,6 +610,7 @@ pub(crate) fn run(
         window,
         workers,
         env,
+        recycler,
     };
     state
         .lock()
@@ -673,6 +749,7 @@ struct Ctx<'a, 'p> {
     window: usize,
     workers: usize,
     env: &'a RunEnv<'a>,
+    recycler: Arc<Recycler>,
 }
 
 impl Ctx<'_, '_> {
@@ -787,6 +864,9 @@ impl Ctx<'_, '_> {
             }
             let h = st.done.get_mut(&d).expect("internal: candidate not held");
             if reread {
+                if h.reread {
+                    st.mem.rereadable -= bytes;
+                }
                 h.block = None;
                 st.mem.resident -= bytes;
                 st.mem.reread_blocks += 1;
@@ -866,7 +946,11 @@ impl Ctx<'_, '_> {
             h.spilling = false;
             match w {
                 Ok(Some(m)) => {
+                    let reread = h.reread;
                     h.block = Some(m);
+                    if reread {
+                        st.mem.rereadable -= bytes;
+                    }
                     st.mem.resident -= bytes;
                     st.mem.spilled_bytes += bytes as u64;
                     st.mem.spilled_blocks += 1;
@@ -898,30 +982,32 @@ impl Ctx<'_, '_> {
         let bidx = stage.grid.unravel(b);
         let mut reread = 0u64;
         let result = memory::with_counters(&self.env.counters, || {
-            catch_unwind(AssertUnwindSafe(|| {
-                let inputs = task
-                    .inputs
-                    .iter()
-                    .map(|i| match i {
-                        Input::Ready(b) => Ok(b.clone()),
-                        Input::Reread(d) => {
-                            let (ds, db) = split(*d);
-                            let dst = self.sched.stages[ds].stage;
-                            let block = dst.kernel.run(&dst.grid.unravel(db), &[])?;
-                            let block = block.expect("internal: a source gave no block");
-                            reread += block.nbytes() as u64;
-                            Ok(block)
+            recycle::with_recycler(&self.recycler, || {
+                catch_unwind(AssertUnwindSafe(|| {
+                    let inputs = task
+                        .inputs
+                        .iter()
+                        .map(|i| match i {
+                            Input::Ready(b) => Ok(b.clone()),
+                            Input::Reread(d) => {
+                                let (ds, db) = split(*d);
+                                let dst = self.sched.stages[ds].stage;
+                                let block = dst.kernel.run(&dst.grid.unravel(db), &[])?;
+                                let block = block.expect("internal: a source gave no block");
+                                reread += block.nbytes() as u64;
+                                Ok(block)
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let out = stage.kernel.run(&bidx, &inputs);
+                    for i in &inputs {
+                        if i.is_mapped() {
+                            memory::release(i);
                         }
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let out = stage.kernel.run(&bidx, &inputs);
-                for i in &inputs {
-                    if i.is_mapped() {
-                        memory::release(i);
                     }
-                }
-                out
-            }))
+                    out
+                }))
+            })
         });
         let t1 = Instant::now();
         drop(task.inputs);

@@ -555,7 +555,8 @@ pub(crate) fn eval_block(
 ) -> BlockRef {
     let mut ev = BlockEval::new(prog, inputs, block_shape, offset);
     let len: usize = block_shape.iter().product();
-    let mut out = TileVec::new(prog.out_dtype(), len);
+    // Every element is written below (the tiles cover the block once).
+    let mut out = TileVec::for_block(prog.out_dtype(), len);
     let dims = ev.dims.clone();
     for tile in tiles(&dims) {
         ev.eval_into(&tile, out.sub_mut(tile.start, tile.len));
