@@ -272,3 +272,70 @@ pub fn memory_bandwidth(bytes: usize) -> f64 {
     }
     bytes as f64 / best / 1e9
 }
+
+/// Decodes the chunk files `paths[i]` (Zarr chunks of little-endian `f32` with the `bytes` and
+/// `zstd` codecs, `len` elements each) on the rayon pool, each worker with its own zstd
+/// context and buffers, and folds each decoded group of chunks with `f` (sums added up).
+fn fold_zstd_f32(
+    groups: &[Vec<std::path::PathBuf>],
+    len: usize,
+    f: impl Fn(&[Vec<f32>]) -> (f64, u64) + Sync,
+) -> (f64, u64) {
+    groups
+        .par_iter()
+        .map_init(
+            || {
+                let dec = zstd::bulk::Decompressor::new().expect("zstd context");
+                (dec, Vec::new(), Vec::<Vec<f32>>::new())
+            },
+            |(dec, raw, vals), files| {
+                vals.resize_with(files.len(), Vec::new);
+                for (p, v) in files.iter().zip(vals.iter_mut()) {
+                    let comp = std::fs::read(p).expect("chunk file");
+                    raw.resize(len * 4, 0u8);
+                    let n = dec.decompress_to_buffer(&comp, raw).expect("zstd chunk");
+                    v.clear();
+                    v.extend(
+                        raw[..n]
+                            .chunks_exact(4)
+                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                    );
+                }
+                f(vals)
+            },
+        )
+        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// W8 NDVI mean, the limit of a decode-bound workload: every pair of `red`/`nir` chunk files
+/// read, zstd-decoded and reduced to the mean of `(nir - red) / (nir + red)` (in `f32`, as
+/// rask and NumPy compute it), in parallel, with nothing else. `len`: elements per chunk.
+pub fn ndvi_mean_decoded(
+    red: &[std::path::PathBuf],
+    nir: &[std::path::PathBuf],
+    len: usize,
+) -> f64 {
+    let groups: Vec<Vec<_>> = red
+        .iter()
+        .zip(nir)
+        .map(|(r, n)| vec![r.clone(), n.clone()])
+        .collect();
+    let (s, n) = fold_zstd_f32(&groups, len, |v| {
+        let s: f64 = v[0]
+            .iter()
+            .zip(&v[1])
+            .map(|(&r, &n)| ((n - r) / (n + r)) as f64)
+            .sum();
+        (s, v[0].len() as u64)
+    });
+    s / n as f64
+}
+
+/// The mean of an `f32` Zarr array's chunk files (zstd), read and decoded by hand.
+pub fn mean_decoded(files: &[std::path::PathBuf], len: usize) -> f64 {
+    let groups: Vec<Vec<_>> = files.iter().map(|f| vec![f.clone()]).collect();
+    let (s, n) = fold_zstd_f32(&groups, len, |v| {
+        (v[0].iter().map(|&x| x as f64).sum(), v[0].len() as u64)
+    });
+    s / n as f64
+}

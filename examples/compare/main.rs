@@ -5,6 +5,7 @@
 //! cargo run --release --example compare -- run W9_big_mean_warm [--threads N] [--data DIR]
 //! cargo run --release --example compare -- limit W1_random_mean [--threads N]
 //! cargo run --release --example compare -- membw
+//! cargo run --release --example compare -- decode W8_ndvi_mean
 //! ```
 //!
 //! `run` times the rask version of a workload of `shared/peers/dask_suite.py` (same names,
@@ -567,6 +568,42 @@ fn cmd_limit(name: &str, o: &Opts) -> Result<()> {
     Ok(())
 }
 
+/// `decode NAME`: the read-and-decode limit of a workload whose input is zstd-compressed
+/// (the NDVI means): a hand-written rayon loop that reads every chunk file, decodes it with
+/// libzstd (the codec rask and Dask both call) and folds it, with nothing else. `cat` is the
+/// limit for plain bytes; for compressed chunks decoding, not reading, bounds the run.
+fn cmd_decode(name: &str, o: &Opts) -> Result<()> {
+    let base = rask::current_rss().unwrap_or(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config(o).num_threads())
+        .build()
+        .map_err(|e| Error::msg(e.to_string()))?;
+    let chunk_len = |array: &Path| -> Result<usize> {
+        let z = rask::open_zarr(array)?;
+        Ok(z.chunks().iter().product())
+    };
+    let f: Box<dyn Fn() -> f64 + Send + Sync> = match name {
+        "W8_ndvi_mean" => {
+            let (red, nir) = (scene(o).join("red"), scene(o).join("nir"));
+            let len = chunk_len(&red)?;
+            let (r, n) = (chunk_files(&red), chunk_files(&nir));
+            if r.is_empty() || r.len() != n.len() {
+                return Err(Error::msg(format!("{name}: the bands' chunk files differ")));
+            }
+            Box::new(move || hand::ndvi_mean_decoded(&r, &n, len))
+        }
+        "W8_ndvi_mean_from_store" => {
+            let len = chunk_len(&ndvi_out(o))?;
+            let files = chunk_files(&ndvi_out(o));
+            Box::new(move || hand::mean_decoded(&files, len))
+        }
+        _ => return Err(Error::msg(format!("{name} has no decode limit"))),
+    };
+    let (times, out) = timed(o, || Ok(()), || Ok(Outcome::new(pool.install(&f), None)))?;
+    report(name, "read+decode", o, base, &times, out);
+    Ok(())
+}
+
 /// `membw`: GB/s of summing 2 GB in memory with the configured threads.
 fn cmd_membw(o: &Opts) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -630,6 +667,7 @@ fn main() -> Result<()> {
         "run" => cmd_run(&need()?, &o),
         "limit" => cmd_limit(&need()?, &o),
         "membw" => cmd_membw(&o),
+        "decode" => cmd_decode(&need()?, &o),
         other => Err(Error::msg(format!("unknown command {other}"))),
     }
 }
