@@ -12,10 +12,13 @@
 //! The halo step reads its own block through a separate materialization of the input, so a
 //! block whose strips were cut early (for the row above) is not held until its own turn: a
 //! fusable input (a generator, an elementwise chain) is simply computed again, and only the
-//! small strips wait. Dask's `map_overlap` keeps whole overlapped copies instead. A file's
-//! blocks (Zarr, GeoTIFF, `.npy`) are the exception: reading one again costs I/O and decoding,
-//! so the halo step shares the strips step's block, which the scheduler holds as a
-//! re-readable block (within a cache cap, dropped and read again beyond it).
+//! small strips wait. Dask's `map_overlap` keeps whole overlapped copies instead. Two kinds
+//! of input are the exception, as their blocks are *re-readable* (the scheduler may drop one
+//! and compute it again): a file's blocks (Zarr, GeoTIFF, `.npy`: reading one again costs I/O
+//! and decoding) and values computed from their coordinates alone (generators: computing one
+//! twice costs the generator twice). For those the halo step shares the strips step's block,
+//! which the scheduler keeps for it within its cache of re-readable blocks (an eighth of the
+//! budget, at most 256 MiB) and drops, to be read again, beyond it or under memory pressure.
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -493,6 +496,7 @@ impl<T: Element> ChunkedArray<T> {
         // scheduler keeps them for the halo step within its cache of re-readable blocks
         // (dropping and reading them again beyond it), rather than reading every block twice.
         let centre = match &e.op {
+            _ if computed_from_coordinates(&e) => e.clone(),
             Op::FromBlocks(src) if src.rereadable() => e.clone(),
             _ => Expr::new(
                 e.grid.clone(),
@@ -517,6 +521,21 @@ impl<T: Element> ChunkedArray<T> {
             vec![centre, strips],
         ))
     }
+}
+
+/// Whether `e`'s values come from their coordinates alone (generators and in-memory arrays,
+/// through elementwise maps, views and rechunks): a stage computing its blocks reads no
+/// other stage, so the scheduler may compute a block again rather than hold it.
+fn computed_from_coordinates(e: &Arc<Expr>) -> bool {
+    let mut stack = vec![e];
+    while let Some(x) = stack.pop() {
+        match &x.op {
+            Op::Generate(_) | Op::Array(_) => {}
+            Op::Map(_) | Op::View { .. } | Op::Rechunk => stack.extend(&x.inputs),
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// A moving fold of width `2r + 1` along `axis` over the valid positions (the result is

@@ -125,6 +125,12 @@ impl StageKernel for FusedMap {
         let offset = self.grid.block_offset(out);
         Ok(Some(eval_block(&self.program, inputs, &shape, &offset)))
     }
+    /// A fused stage without input stages computes its blocks from their coordinates
+    /// (generators, in-memory arrays): computing a block again costs less than spilling it.
+    /// (The scheduler asks only of stages without inputs.)
+    fn rereadable(&self) -> bool {
+        true
+    }
 }
 
 // ---------------------------------------------------------------- reductions
