@@ -152,10 +152,23 @@ struct HaloOp<T, U, F> {
     /// 1 on axes that were padded (their edge blocks have padding blocks as neighbours).
     off: Vec<usize>,
     f: Arc<F>,
+    /// The same function over rows, for 2-d blocks (see [`RowsFn`]).
+    rows: Option<RowsFn<T, U>>,
     id: u64,
     _t: PhantomData<fn(T) -> U>,
 }
 
+/// A function of a 2-d haloed block that reads it one row at a time, in order:
+/// `f(row, n_rows, n_cols)`, where `row(k)` gives haloed row `k` as up to three pieces (the
+/// left strip's, the centre's or the strip above or below it, the right strip's; absent
+/// pieces empty) borrowed from the blocks as they are. The halo step then never assembles
+/// the haloed block, which saves writing and reading a copy of every block (the focal
+/// filters).
+type RowsFn<T, U> = Arc<
+    dyn for<'a> Fn(&mut dyn FnMut(usize) -> [&'a [T]; 3], usize, usize) -> Result<ArrayD<U>>
+        + Send
+        + Sync,
+>;
 impl<T, U, F> BlockOp for HaloOp<T, U, F>
 where
     T: Element,
@@ -184,6 +197,7 @@ where
             out: out.clone(),
             padded: inputs[1].clone(),
             f: self.f.clone(),
+            rows: self.rows.clone(),
             scratch: Mutex::new(Vec::new()),
             _t: PhantomData,
         })
@@ -199,6 +213,7 @@ struct HaloKernel<T, U, F> {
     out: ChunkGrid,
     padded: ChunkGrid,
     f: Arc<F>,
+    rows: Option<RowsFn<T, U>>,
     /// Buffers of finished tasks' haloed blocks, reused by later tasks: a fresh block-sized
     /// allocation costs a page fault per 4 KiB, which took more time than the filter itself.
     scratch: Mutex<Vec<Vec<T>>>,
@@ -298,6 +313,10 @@ where
         }
         let size = centre.shape().to_vec();
         let shape: Vec<usize> = (0..nd).map(|k| lo[k] + size[k] + hi[k]).collect();
+        if let (Some(rows), 2) = (&self.rows, nd) {
+            let result = self.run_rows(rows, out, &centre, &neighbours, &inputs[1..], &lo, &hi)?;
+            return finish_halo(result, &shape, &size, &lo);
+        }
         let len: usize = shape.iter().product();
         let mut buf = self
             .scratch
@@ -356,23 +375,119 @@ where
                 scratch.push(buf);
             }
         }
-        let result = result?;
-        let trimmed = if result.shape() == shape.as_slice() {
-            let s: Vec<SliceInfoElem> = (0..nd)
-                .map(|k| SliceInfoElem::from(lo[k]..lo[k] + size[k]))
-                .collect();
-            result.slice(s.as_slice()).to_owned()
-        } else if result.shape() == size.as_slice() {
-            result
-        } else {
-            return Err(Error::shapes(
-                "map_overlap",
-                &shape,
-                result.shape(),
-                "the function must return its haloed block's shape (trimmed after) or the block's shape",
-            ));
+        finish_halo(result?, &shape, &size, &lo)
+    }
+}
+
+/// The block of a halo step from its function's result: trimmed when it has the haloed
+/// block's `shape`, as is when it has the block's `size`, else an error.
+fn finish_halo<U: Element>(
+    result: ArrayD<U>,
+    shape: &[usize],
+    size: &[usize],
+    lo: &[usize],
+) -> Result<Option<BlockRef>> {
+    let trimmed = if result.shape() == shape {
+        let s: Vec<SliceInfoElem> = (0..size.len())
+            .map(|k| SliceInfoElem::from(lo[k]..lo[k] + size[k]))
+            .collect();
+        result.slice(s.as_slice()).to_owned()
+    } else if result.shape() == size {
+        result
+    } else {
+        return Err(Error::shapes(
+            "map_overlap",
+            shape,
+            result.shape(),
+            "the function must return its haloed block's shape (trimmed after) or the block's shape",
+        ));
+    };
+    Ok(Some(Arc::new(standard(trimmed))))
+}
+
+impl<T: Element, U, F> HaloKernel<T, U, F> {
+    /// The halo step of a 2-d block through a [`RowsFn`]: haloed row `k` is put together
+    /// from the row of the centre or of the strip above or below it, with the left and right
+    /// strips' pieces, when the function asks for it.
+    #[allow(clippy::too_many_arguments)]
+    fn run_rows(
+        &self,
+        rows: &RowsFn<T, U>,
+        out: &[usize],
+        centre: &ArrayViewD<'_, T>,
+        neighbours: &[(Vec<isize>, Vec<usize>)],
+        strips: &[BlockRef],
+        lo: &[usize],
+        hi: &[usize],
+    ) -> Result<ArrayD<U>> {
+        let size = centre.shape();
+        // The piece of the haloed block from neighbour (dr, dc) (the centre for (0, 0)).
+        let mut pieces: [[Option<ArrayViewD<'_, T>>; 3]; 3] = Default::default();
+        pieces[1][1] = Some(centre.view());
+        let want = |d: isize, k: usize| match d {
+            -1 => lo[k],
+            0 => size[k],
+            _ => hi[k],
         };
-        Ok(Some(Arc::new(standard(trimmed))))
+        for ((delta, _), strip) in neighbours.iter().zip(strips) {
+            let st = strip
+                .as_any()
+                .downcast_ref::<Strips<T>>()
+                .expect("internal: halo strips");
+            let e = delta.iter().fold(0usize, |e, &d| e * 3 + (1 - d) as usize);
+            let b = st.boxes[e].view();
+            if b.shape() != [want(delta[0], 0), want(delta[1], 1)] {
+                return Err(Error::arg(
+                    "map_overlap",
+                    format!(
+                        "a neighbour of block {out:?} is smaller than the depth {:?}; rechunk to larger chunks",
+                        self.depth
+                    ),
+                ));
+            }
+            pieces[(delta[0] + 1) as usize][(delta[1] + 1) as usize] = Some(b);
+        }
+        let (n_rows, n_cols) = (lo[0] + size[0] + hi[0], lo[1] + size[1] + hi[1]);
+        // Rows are borrowed as slices: pieces not in standard layout are copied once.
+        let owned: Vec<Vec<Option<ArrayD<T>>>> = pieces
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|p| {
+                        p.as_ref()
+                            .filter(|p| !p.is_standard_layout())
+                            .map(|p| p.as_standard_layout().into_owned())
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut slices: [[&[T]; 3]; 3] = [[&[]; 3]; 3];
+        let mut widths: [[usize; 3]; 3] = [[0; 3]; 3];
+        for dr in 0..3 {
+            for dc in 0..3 {
+                let (w, sl) = match (owned[dr][dc].as_ref(), pieces[dr][dc].as_ref()) {
+                    (Some(o), _) => (o.shape()[1], o.as_slice().expect("standard layout")),
+                    (None, Some(p)) => (p.shape()[1], p.to_slice().expect("standard layout")),
+                    (None, None) => continue,
+                };
+                widths[dr][dc] = w;
+                slices[dr][dc] = sl;
+            }
+        }
+        let mut row = |k: usize| -> [&[T]; 3] {
+            let (dr, kr) = if k < lo[0] {
+                (0, k)
+            } else if k < lo[0] + size[0] {
+                (1, k - lo[0])
+            } else {
+                (2, k - lo[0] - size[0])
+            };
+            std::array::from_fn(|dc| {
+                let w = widths[dr][dc];
+                slices[dr][dc].get(kr * w..(kr + 1) * w).unwrap_or(&[])
+            })
+        };
+        rows(&mut row, n_rows, n_cols)
     }
 }
 
@@ -402,10 +517,16 @@ impl<T: Element> ChunkedArray<T> {
         U: Element,
         F: Fn(ArrayViewD<'_, T>, &[usize]) -> Result<ArrayD<U>> + Send + Sync + 'static,
     {
-        ChunkedArray::from_result(self.overlap_expr(depth, boundary, f))
+        ChunkedArray::from_result(self.overlap_expr(depth, boundary, f, None))
     }
 
-    fn overlap_expr<U, F>(&self, depth: &[usize], boundary: Boundary<T>, f: F) -> Result<Arc<Expr>>
+    fn overlap_expr<U, F>(
+        &self,
+        depth: &[usize],
+        boundary: Boundary<T>,
+        f: F,
+        rows: Option<RowsFn<T, U>>,
+    ) -> Result<Arc<Expr>>
     where
         U: Element,
         F: Fn(ArrayViewD<'_, T>, &[usize]) -> Result<ArrayD<U>> + Send + Sync + 'static,
@@ -511,6 +632,7 @@ impl<T: Element> ChunkedArray<T> {
             depth: depth.to_vec(),
             off,
             f: Arc::new(f),
+            rows,
             id: fresh_id(),
             _t: PhantomData,
         };
@@ -565,51 +687,98 @@ fn moving<T: Copy>(
     out
 }
 
-/// [`moving`] along both axes of a 2-d block, then `finish`, in one pass over the rows: each
-/// output row is the fold of `2r + 1` input rows (into one reused row buffer), folded again
+/// [`moving`] along both axes of a 2-d block of `n_rows × n_cols`, then `finish`, reading
+/// the block's rows in order through `row(k)` (each as up to three pieces, see [`RowsFn`]):
+/// each output row is the fold of `2r + 1` input rows into one reused row, folded again
 /// along the row. The folds run in the same order as `moving` on axis 0 and then axis 1, so
 /// the results are the same bits, without the two intermediate blocks (and their fresh
-/// pages) of the general path. `None` when the block's rows are not contiguous.
-fn moving_2d<T: Copy + Send + 'static>(
-    a: ArrayViewD<'_, T>,
+/// pages) of the general path.
+#[allow(clippy::too_many_arguments)]
+fn moving_rows<'a, T: Copy + Send + 'static>(
+    row: &mut dyn FnMut(usize) -> [&'a [T]; 3],
+    n_rows: usize,
+    n_cols: usize,
     r: usize,
     init: T,
     f: impl Fn(T, T) -> T + Copy,
     finish: impl Fn(T) -> T + Copy,
-) -> Option<ArrayD<T>> {
-    let a = a.into_dimensionality::<ndarray::Ix2>().ok()?;
-    let (rows, cols) = a.dim();
-    let (out_rows, out_cols) = (rows - 2 * r, cols - 2 * r);
-    let row = |i: usize| a.row(i).to_slice();
-    let mut col = vec![init; cols];
+) -> ArrayD<T> {
+    let (out_rows, out_cols) = (n_rows.saturating_sub(2 * r), n_cols.saturating_sub(2 * r));
+    let w = 2 * r + 1;
+    let mut col = vec![init; n_cols];
     // Every element is written below: a recycled block buffer needs no clearing.
     let mut out = crate::exec::recycle::buffer(out_rows * out_cols, init);
     let n = out_cols;
     for (i, o) in out.chunks_exact_mut(n.max(1)).take(out_rows).enumerate() {
         if r == 1 {
-            let (x, y, z) = (row(i)?, row(i + 1)?, row(i + 2)?);
-            for (((c, &x), &y), &z) in col.iter_mut().zip(x).zip(y).zip(z) {
-                *c = f(f(x, y), z);
+            let (x, y, z) = (row(i), row(i + 1), row(i + 2));
+            let mut at = 0;
+            for p in 0..3 {
+                let c = &mut col[at..at + x[p].len()];
+                for (((c, &x), &y), &z) in c.iter_mut().zip(x[p]).zip(y[p]).zip(z[p]) {
+                    *c = f(f(x, y), z);
+                }
+                at += x[p].len();
             }
             // Three shifted slices rather than `windows(3)`: the loop vectorizes.
             for (((o, &a), &b), &c) in o.iter_mut().zip(&col[..n]).zip(&col[1..]).zip(&col[2..]) {
                 *o = finish(f(f(a, b), c));
             }
         } else {
-            for (c, &x) in col.iter_mut().zip(row(i)?) {
-                *c = f(init, x);
-            }
-            for w in 1..=2 * r {
-                for (c, &x) in col.iter_mut().zip(row(i + w)?) {
-                    *c = f(*c, x);
+            for t in 0..w {
+                let mut at = 0;
+                for piece in row(i + t) {
+                    let c = &mut col[at..at + piece.len()];
+                    if t == 0 {
+                        c.iter_mut().zip(piece).for_each(|(c, &x)| *c = f(init, x));
+                    } else {
+                        c.iter_mut().zip(piece).for_each(|(c, &x)| *c = f(*c, x));
+                    }
+                    at += piece.len();
                 }
             }
-            for (o, w) in o.iter_mut().zip(col.windows(2 * r + 1)) {
-                *o = finish(w[1..].iter().fold(f(init, w[0]), |acc, &x| f(acc, x)));
+            for (o, win) in o.iter_mut().zip(col.windows(w)) {
+                *o = finish(win[1..].iter().fold(f(init, win[0]), |acc, &x| f(acc, x)));
             }
         }
     }
-    ArrayD::from_shape_vec(IxDyn(&[out_rows, out_cols]), out).ok()
+    ArrayD::from_shape_vec(IxDyn(&[out_rows, out_cols]), out).expect("internal: focal shape")
+}
+
+/// A [`RowsFn`] from a closure (which fixes the closure's signature as the type's).
+fn rows_fn<T, U, F>(f: F) -> RowsFn<T, U>
+where
+    F: for<'a> Fn(&mut dyn FnMut(usize) -> [&'a [T]; 3], usize, usize) -> Result<ArrayD<U>>
+        + Send
+        + Sync
+        + 'static,
+{
+    Arc::new(f)
+}
+
+/// The 2-d focal filter `kind` (0 mean, 1 max, 2 min) of radius `r` (`n`: the window's
+/// element count) over rows read through `row`.
+fn focal_rows<'a, T: Float>(
+    kind: u8,
+    r: usize,
+    n: T,
+    row: &mut dyn FnMut(usize) -> [&'a [T]; 3],
+    n_rows: usize,
+    n_cols: usize,
+) -> ArrayD<T> {
+    match kind {
+        0 => moving_rows(
+            row,
+            n_rows,
+            n_cols,
+            r,
+            T::zero(),
+            |x, y| x + y,
+            move |v| v / n,
+        ),
+        1 => moving_rows(row, n_rows, n_cols, r, T::neg_infinity(), max_nan, |v| v),
+        _ => moving_rows(row, n_rows, n_cols, r, T::infinity(), min_nan, |v| v),
+    }
 }
 
 /// The larger of two values, NaN if either is (the fold of `focal_max`).
@@ -639,16 +808,17 @@ impl<T: Float> ChunkedArray<T> {
         let r = size / 2;
         let nd = self.ndim();
         let n = T::from(size.pow(nd as u32)).expect("window size");
-        self.map_overlap(&vec![r; nd], boundary, move |h, _| {
+        // 2-d blocks stream their haloed rows (no haloed copy of the block); other ranks fold
+        // the haloed block axis by axis.
+        let rows =
+            (nd == 2).then(|| rows_fn(move |row, nr, nc| Ok(focal_rows(kind, r, n, row, nr, nc))));
+        let f = move |h: ArrayViewD<'_, T>, _: &[usize]| {
             if nd == 2 {
-                let fused = match kind {
-                    0 => moving_2d(h.view(), r, T::zero(), |x, y| x + y, |v| v / n),
-                    1 => moving_2d(h.view(), r, T::neg_infinity(), max_nan, |v| v),
-                    _ => moving_2d(h.view(), r, T::infinity(), min_nan, |v| v),
-                };
-                if let Some(a) = fused {
-                    return Ok(a);
-                }
+                let (nr, nc) = (h.shape()[0], h.shape()[1]);
+                let h = h.as_standard_layout();
+                let all = h.as_slice().expect("standard layout");
+                let mut row = |k: usize| -> [&[T]; 3] { [&all[k * nc..(k + 1) * nc], &[], &[]] };
+                return Ok(focal_rows(kind, r, n, &mut row, nr, nc));
             }
             let step = |a: ArrayViewD<'_, T>, k: usize| match kind {
                 0 => moving(a, k, r, T::zero(), |x, y| x + y),
@@ -663,7 +833,8 @@ impl<T: Float> ChunkedArray<T> {
                 a.mapv_inplace(|v| v / n);
             }
             Ok(a)
-        })
+        };
+        ChunkedArray::from_result(self.overlap_expr(&vec![r; nd], boundary, f, rows))
     }
 
     /// The mean over a `size`-wide window on every axis (`size` odd; scipy.ndimage's

@@ -7,9 +7,9 @@
 //! one unmaps it under the process's memory-map lock, which serializes the workers; a
 //! recycled buffer costs neither. Takers overwrite every element, so a buffer is not cleared.
 //!
-//! The recycler holds at most [`Recycler::cap`] bytes (a fixed share of the memory limit,
-//! at most [`MAX_BYTES`]: the fixed overhead on top of the budget), and is dropped with its
-//! run, so nothing outlives the run.
+//! The recycler holds at most an eighth of the memory limit and [`MAX_BYTES`] (the fixed
+//! overhead on top of the budget), in at most [`MAX_BUFFERS`] buffers of at least
+//! [`MIN_BYTES`] each, and is dropped with its run, so nothing outlives the run.
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
@@ -17,6 +17,14 @@ use std::sync::{Arc, Mutex};
 
 /// The most bytes a run's recycler keeps.
 pub(crate) const MAX_BYTES: usize = 32 << 20;
+
+/// Buffers smaller than this are not kept: the allocator serves them from its own free lists
+/// without page faults, and a plan of a million tiny blocks must not fill the recycler with
+/// a million entries.
+pub(crate) const MIN_BYTES: usize = 64 << 10;
+
+/// The most buffers kept (a few per worker is all a run reuses).
+pub(crate) const MAX_BUFFERS: usize = 64;
 
 /// Free block buffers of one run, by element type and length.
 pub(crate) struct Recycler {
@@ -49,11 +57,11 @@ impl Recycler {
     /// Keeps `v` for reuse if there is room (dropped otherwise).
     pub(crate) fn give<T: Send + 'static>(&self, v: Vec<T>) {
         let bytes = v.capacity() * std::mem::size_of::<T>();
-        if bytes == 0 || bytes > self.cap {
+        if bytes < MIN_BYTES || bytes > self.cap {
             return;
         }
         let mut f = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        if f.bytes + bytes <= self.cap {
+        if f.bytes + bytes <= self.cap && f.bufs.len() < MAX_BUFFERS {
             f.bytes += bytes;
             f.bufs
                 .push((TypeId::of::<T>(), v.len(), bytes, Box::new(v)));
@@ -62,6 +70,9 @@ impl Recycler {
 
     /// A kept buffer of `len` elements of `T` (stale contents), if there is one.
     pub(crate) fn take<T: Send + 'static>(&self, len: usize) -> Option<Vec<T>> {
+        if len * std::mem::size_of::<T>() < MIN_BYTES {
+            return None;
+        }
         let mut f = self.free.lock().unwrap_or_else(|p| p.into_inner());
         let t = TypeId::of::<T>();
         let i = f.bufs.iter().rposition(|b| b.0 == t && b.1 == len)?;
@@ -104,22 +115,33 @@ mod tests {
 
     #[test]
     fn keeps_within_cap_and_matches_type_and_length() {
-        let r = Recycler::new(8 * 1024);
-        assert_eq!(r.cap(), 1024);
-        r.give(vec![1.0f64; 64]); // 512 bytes
-        r.give(vec![2.0f64; 64]); // 1024 in all
-        r.give(vec![3.0f64; 8]); // over the cap: dropped
-        assert_eq!(r.kept(), 1024);
-        assert!(r.take::<f32>(64).is_none(), "another type");
-        assert!(r.take::<f64>(63).is_none(), "another length");
-        let v = r.take::<f64>(64).unwrap();
-        assert_eq!(v.len(), 64);
-        assert_eq!(r.kept(), 512);
+        let n = MIN_BYTES / 8; // f64s in the smallest kept buffer
+        let r = Recycler::new(16 * MIN_BYTES);
+        assert_eq!(r.cap(), 2 * MIN_BYTES);
+        r.give(vec![1.0f64; n]);
+        r.give(vec![2.0f64; n]); // the cap
+        r.give(vec![3.0f64; n]); // over the cap: dropped
+        r.give(vec![4.0f64; 8]); // too small to keep
+        assert_eq!(r.kept(), 2 * MIN_BYTES);
+        assert!(r.take::<u64>(n).is_none(), "another type");
+        assert!(r.take::<f64>(n - 1).is_none(), "another length");
+        let v = r.take::<f64>(n).unwrap();
+        assert_eq!(v.len(), n);
+        assert_eq!(r.kept(), MIN_BYTES);
         let arc = Arc::new(r);
-        let got = with_recycler(&arc, || buffer::<f64>(64, 0.0));
-        assert_eq!(got.len(), 64);
+        let got = with_recycler(&arc, || buffer::<f64>(n, 0.0));
+        assert_eq!(got.len(), n);
         assert_eq!(arc.kept(), 0);
         // Without a current recycler (or with nothing kept) a fresh filled buffer.
         assert_eq!(buffer::<u16>(3, 7), vec![7, 7, 7]);
+    }
+
+    #[test]
+    fn keeps_a_bounded_number_of_buffers() {
+        let r = Recycler::new(1 << 40);
+        for _ in 0..2 * MAX_BUFFERS {
+            r.give(vec![0u8; MIN_BYTES]);
+        }
+        assert_eq!(r.kept(), MAX_BUFFERS * MIN_BYTES);
     }
 }
