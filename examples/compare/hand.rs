@@ -273,6 +273,62 @@ pub fn memory_bandwidth(bytes: usize) -> f64 {
     bytes as f64 / best / 1e9
 }
 
+/// Reads chunk file `p` (little-endian `f32`, zstd, `len` elements) into `v`.
+fn decode_f32(
+    dec: &mut zstd::bulk::Decompressor<'_>,
+    raw: &mut Vec<u8>,
+    p: &std::path::Path,
+    len: usize,
+    v: &mut Vec<f32>,
+) {
+    let comp = std::fs::read(p).expect("chunk file");
+    raw.resize(len * 4, 0u8);
+    let n = dec.decompress_to_buffer(&comp, raw).expect("zstd chunk");
+    v.clear();
+    v.extend(
+        raw[..n]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    );
+}
+
+/// W8 NDVI write, its limit: every pair of `red`/`nir` chunk files read and decoded, the
+/// NDVI computed, encoded with zstd at `level` (rask's and Zarr's default, 3) and written to
+/// its own file in `out`, in parallel, with nothing else (no Zarr metadata, no staging).
+pub fn ndvi_write_decoded(
+    red: &[std::path::PathBuf],
+    nir: &[std::path::PathBuf],
+    len: usize,
+    out: &std::path::Path,
+    level: i32,
+) -> f64 {
+    std::fs::create_dir_all(out).expect("output directory");
+    let n = red
+        .par_iter()
+        .zip(nir)
+        .enumerate()
+        .map_init(
+            || {
+                let dec = zstd::bulk::Decompressor::new().expect("zstd context");
+                let enc = zstd::bulk::Compressor::new(level).expect("zstd context");
+                (dec, enc, Vec::new(), Vec::new(), Vec::new(), Vec::new())
+            },
+            |(dec, enc, raw, r, n, bytes), (i, (rp, np))| {
+                decode_f32(dec, raw, rp, len, r);
+                decode_f32(dec, raw, np, len, n);
+                bytes.clear();
+                for (&r, &n) in r.iter().zip(n.iter()) {
+                    bytes.extend_from_slice(&((n - r) / (n + r)).to_le_bytes());
+                }
+                let comp = enc.compress(bytes).expect("zstd encode");
+                std::fs::write(out.join(i.to_string()), comp).expect("write chunk");
+                1u64
+            },
+        )
+        .sum::<u64>();
+    n as f64
+}
+
 /// Decodes the chunk files `paths[i]` (Zarr chunks of little-endian `f32` with the `bytes` and
 /// `zstd` codecs, `len` elements each) on the rayon pool, each worker with its own zstd
 /// context and buffers, and folds each decoded group of chunks with `f` (sums added up).
@@ -291,15 +347,7 @@ fn fold_zstd_f32(
             |(dec, raw, vals), files| {
                 vals.resize_with(files.len(), Vec::new);
                 for (p, v) in files.iter().zip(vals.iter_mut()) {
-                    let comp = std::fs::read(p).expect("chunk file");
-                    raw.resize(len * 4, 0u8);
-                    let n = dec.decompress_to_buffer(&comp, raw).expect("zstd chunk");
-                    v.clear();
-                    v.extend(
-                        raw[..n]
-                            .chunks_exact(4)
-                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                    );
+                    decode_f32(dec, raw, p, len, v);
                 }
                 f(vals)
             },

@@ -569,9 +569,10 @@ fn cmd_limit(name: &str, o: &Opts) -> Result<()> {
 }
 
 /// `decode NAME`: the read-and-decode limit of a workload whose input is zstd-compressed
-/// (the NDVI means): a hand-written rayon loop that reads every chunk file, decodes it with
-/// libzstd (the codec rask and Dask both call) and folds it, with nothing else. `cat` is the
-/// limit for plain bytes; for compressed chunks decoding, not reading, bounds the run.
+/// (the NDVI rows): a hand-written rayon loop that reads every chunk file, decodes it with
+/// libzstd (the codec rask and Dask both call) and folds it, or for the write computes the
+/// NDVI, encodes it (zstd level 3) and writes each chunk to a file, with nothing else. `cat`
+/// is the limit for plain bytes; for compressed chunks the codec, not reading, bounds the run.
 fn cmd_decode(name: &str, o: &Opts) -> Result<()> {
     let base = rask::current_rss().unwrap_or(0);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -582,6 +583,9 @@ fn cmd_decode(name: &str, o: &Opts) -> Result<()> {
         let z = rask::open_zarr(array)?;
         Ok(z.chunks().iter().product())
     };
+    // The write's output: removed and synced before each run (untimed, as for rask), and
+    // at the end.
+    let scratch = o.data.join("limit-ndvi-write");
     let f: Box<dyn Fn() -> f64 + Send + Sync> = match name {
         "W8_ndvi_mean" => {
             let (red, nir) = (scene(o).join("red"), scene(o).join("nir"));
@@ -592,6 +596,16 @@ fn cmd_decode(name: &str, o: &Opts) -> Result<()> {
             }
             Box::new(move || hand::ndvi_mean_decoded(&r, &n, len))
         }
+        "W8_ndvi_write" => {
+            let (red, nir) = (scene(o).join("red"), scene(o).join("nir"));
+            let len = chunk_len(&red)?;
+            let (r, n) = (chunk_files(&red), chunk_files(&nir));
+            if r.is_empty() || r.len() != n.len() {
+                return Err(Error::msg(format!("{name}: the bands' chunk files differ")));
+            }
+            let out = scratch.clone();
+            Box::new(move || hand::ndvi_write_decoded(&r, &n, len, &out, 3))
+        }
         "W8_ndvi_mean_from_store" => {
             let len = chunk_len(&ndvi_out(o))?;
             let files = chunk_files(&ndvi_out(o));
@@ -599,7 +613,19 @@ fn cmd_decode(name: &str, o: &Opts) -> Result<()> {
         }
         _ => return Err(Error::msg(format!("{name} has no decode limit"))),
     };
-    let (times, out) = timed(o, || Ok(()), || Ok(Outcome::new(pool.install(&f), None)))?;
+    let clear = || {
+        let _ = std::fs::remove_dir_all(&scratch);
+    };
+    let (times, out) = timed(
+        o,
+        || {
+            clear();
+            sync();
+            Ok(())
+        },
+        || Ok(Outcome::new(pool.install(&f), None)),
+    )?;
+    clear();
     report(name, "read+decode", o, base, &times, out);
     Ok(())
 }
