@@ -121,10 +121,28 @@ impl ChunkGrid {
                 chunk: chunk.min(len.max(1)),
             })
             .collect();
-        Ok(ChunkGrid {
+        ChunkGrid {
             shape: shape.to_vec(),
             axes,
-        })
+        }
+        .within_block_limit()
+        .map_err(bad)
+    }
+
+    /// The grid, or why it has too many blocks: more than [`MAX_BLOCKS`], the most the
+    /// scheduler can number (a task's key holds its block number in 40 bits).
+    fn within_block_limit(self) -> std::result::Result<Self, String> {
+        let n = self
+            .axes
+            .iter()
+            .try_fold(1usize, |acc, a| acc.checked_mul(a.num_blocks()));
+        match n {
+            Some(n) if n <= MAX_BLOCKS => Ok(self),
+            _ => Err(format!(
+                "it makes {} blocks, more than the {MAX_BLOCKS} a plan can hold; use larger chunks",
+                n.map_or_else(|| "over 2^64".to_string(), |n| n.to_string())
+            )),
+        }
     }
 
     /// A grid from explicit chunk sizes per axis, as Dask's `chunks=((4, 4, 2), (7,))`.
@@ -181,10 +199,12 @@ impl ChunkGrid {
                 axes.push(AxisChunks::Irregular { bounds });
             }
         }
-        Ok(ChunkGrid {
+        ChunkGrid {
             shape: shape.to_vec(),
             axes,
-        })
+        }
+        .within_block_limit()
+        .map_err(bad)
     }
 
     /// A 0-dimensional grid (one block of one element).
@@ -344,6 +364,9 @@ impl ChunkGrid {
         self.block_of(axis, lo)..self.block_of(axis, hi - 1) + 1
     }
 }
+
+/// The most blocks one grid may have: the scheduler numbers a stage's blocks in 40 bits.
+pub(crate) const MAX_BLOCKS: usize = 1 << 40;
 
 /// The element count of `shape`, or an error naming the op when it overflows `usize`.
 pub(crate) fn checked_len(op: &str, shape: &[usize]) -> Result<usize> {

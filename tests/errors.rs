@@ -141,6 +141,22 @@ fn zero_chunk_size_is_invalid_chunks() {
 }
 
 #[test]
+fn more_blocks_than_a_plan_can_number_is_invalid_chunks() {
+    // 2^41 one-element blocks; and an empty array whose empty axis still has one (empty)
+    // block per chunk of the other axis: 2^45 of them. Both are refused when the grid is
+    // built, naming the count, instead of running trillions of tasks.
+    for e in [
+        build_err(&ChunkedArray::<f64>::zeros(&[1 << 41], &[1])),
+        build_err(&ChunkedArray::<u8>::zeros(&[1 << 45, 0], &[1, 1])),
+    ] {
+        assert!(matches!(e, Error::InvalidChunks { .. }), "{e:?}");
+        assert_msg(&e, &["blocks", "1099511627776", "larger chunks"]);
+    }
+    // At the limit it is fine (2^40 blocks: the plan builds, nothing runs).
+    assert!(ChunkedArray::<u8>::zeros(&[1 << 40], &[1]).check().is_ok());
+}
+
+#[test]
 fn chunk_list_of_wrong_length_is_invalid_chunks() {
     for chunks in [vec![5usize], vec![5, 5, 5], vec![]] {
         let e = build_err(&ChunkedArray::<f64>::ones(&[10, 10], &chunks));

@@ -32,6 +32,8 @@ use crate::exec::stage::Stage;
 type Key = u64;
 
 const BLOCK_BITS: u32 = 40;
+// Grids are refused beyond what a key can number.
+const _: () = assert!(crate::grid::MAX_BLOCKS <= 1 << BLOCK_BITS);
 
 /// The most bytes of re-readable source blocks held for a later reader (and at most an
 /// eighth of the memory limit); see [`State::trim_rereadable`].
