@@ -19,12 +19,21 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
+/// Held by each test of this file for its whole run: the soak counts the process's threads
+/// before and after, so the other test's threads must not come and go in between.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn threads_now() -> Option<usize> {
     std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
 }
 
 #[test]
 fn threads_computing_at_once_get_the_lone_results() {
+    let _alone = alone();
     let dir = tmpdir("shared");
     let zpath = dir.join("z.zarr");
     ChunkedArray::<f64>::random_seeded(&[300, 200], &[50, 50], 3)
@@ -152,6 +161,7 @@ fn random_plan(seed: u64) -> ChunkedArray<f64> {
 
 #[test]
 fn soak_random_plans_leave_nothing_behind() {
+    let _alone = alone();
     let plans: u64 = std::env::var("RASK_SOAK_PLANS")
         .ok()
         .and_then(|v| v.parse().ok())
