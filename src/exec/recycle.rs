@@ -13,6 +13,7 @@
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The most bytes a run's recycler keeps.
@@ -30,6 +31,7 @@ pub(crate) const MAX_BUFFERS: usize = 64;
 pub(crate) struct Recycler {
     cap: usize,
     free: Mutex<Free>,
+    reused: AtomicU64,
 }
 
 #[derive(Default)]
@@ -45,7 +47,13 @@ impl Recycler {
         Recycler {
             cap: (memory_limit / 8).min(MAX_BYTES),
             free: Mutex::new(Free::default()),
+            reused: AtomicU64::new(0),
         }
+    }
+
+    /// How many buffers were taken back.
+    pub(crate) fn reused(&self) -> u64 {
+        self.reused.load(Ordering::Relaxed)
     }
 
     /// The most bytes it keeps.
@@ -78,6 +86,7 @@ impl Recycler {
         let i = f.bufs.iter().rposition(|b| b.0 == t && b.1 == len)?;
         let (_, _, bytes, b) = f.bufs.swap_remove(i);
         f.bytes -= bytes;
+        self.reused.fetch_add(1, Ordering::Relaxed);
         b.downcast::<Vec<T>>().ok().map(|v| *v)
     }
 

@@ -156,6 +156,10 @@ impl RunStats {
                 self.blocks_reread
             ),
         );
+        row(
+            "Blocks made in recycled buffers",
+            self.blocks_recycled.to_string(),
+        );
         let pct = if self.memory_limit > 0 {
             format!(
                 " ({:.0}% of the limit)",

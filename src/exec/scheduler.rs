@@ -95,6 +95,9 @@ pub struct RunStats {
     pub blocks_reread: u64,
     /// Bytes read again for dropped blocks.
     pub bytes_reread: u64,
+    /// New blocks made in the buffer of a block freed earlier in the run rather than in fresh
+    /// memory (see `exec/recycle.rs`).
+    pub blocks_recycled: u64,
     /// Bytes read from storage (Zarr, `.npy`, GeoTIFF readers), re-reads included.
     pub bytes_read: u64,
     /// Bytes written to storage by sinks.
@@ -660,6 +663,7 @@ pub(crate) fn run(
         blocks_spilled: st.mem.spilled_blocks,
         blocks_reread: st.mem.reread_blocks,
         bytes_reread: st.mem.reread_bytes,
+        blocks_recycled: st.recycler.reused(),
         bytes_read: env.counters.read.load(Ordering::Relaxed),
         bytes_written: env.counters.written.load(Ordering::Relaxed),
         wall_s: end.duration_since(start).as_secs_f64(),
