@@ -812,14 +812,8 @@ impl<T: Float> ChunkedArray<T> {
         // the haloed block axis by axis.
         let rows =
             (nd == 2).then(|| rows_fn(move |row, nr, nc| Ok(focal_rows(kind, r, n, row, nr, nc))));
+        // Only other ranks reach this: 2-d blocks go through `rows` above.
         let f = move |h: ArrayViewD<'_, T>, _: &[usize]| {
-            if nd == 2 {
-                let (nr, nc) = (h.shape()[0], h.shape()[1]);
-                let h = h.as_standard_layout();
-                let all = h.as_slice().expect("standard layout");
-                let mut row = |k: usize| -> [&[T]; 3] { [&all[k * nc..(k + 1) * nc], &[], &[]] };
-                return Ok(focal_rows(kind, r, n, &mut row, nr, nc));
-            }
             let step = |a: ArrayViewD<'_, T>, k: usize| match kind {
                 0 => moving(a, k, r, T::zero(), |x, y| x + y),
                 1 => moving(a, k, r, T::neg_infinity(), max_nan),
